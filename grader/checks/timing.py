@@ -1,0 +1,62 @@
+"""Speed comparisons as ratios measured in one process: never an absolute time.
+
+``compare_speed`` runs the two calls interleaved (slow, fast, slow, fast, ...) after warm-up, so that
+a burst of load on a noisy machine hits both sides alike, and compares medians.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from .core import fail
+
+
+@dataclass(frozen=True)
+class Ratio:
+    fast_s: list[float]
+    slow_s: list[float]
+
+    @property
+    def fast(self) -> float:
+        return statistics.median(self.fast_s)
+
+    @property
+    def slow(self) -> float:
+        return statistics.median(self.slow_s)
+
+    @property
+    def ratio(self) -> float:
+        return self.slow / max(self.fast, 1e-12)
+
+    def __str__(self) -> str:
+        return (f"{self.ratio:.1f}x (median {self.slow * 1e3:.1f} ms against {self.fast * 1e3:.1f} ms, "
+                f"{len(self.fast_s)} repeats)")
+
+
+def measure(fast: Callable[[], object], slow: Callable[[], object], *, warmup: int = 1,
+            repeats: int = 5) -> Ratio:
+    for _ in range(warmup):
+        slow()
+        fast()
+    fast_s: list[float] = []
+    slow_s: list[float] = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        slow()
+        t1 = time.perf_counter()
+        fast()
+        t2 = time.perf_counter()
+        slow_s.append(t1 - t0)
+        fast_s.append(t2 - t1)
+    return Ratio(fast_s=fast_s, slow_s=slow_s)
+
+
+def compare_speed(fast: Callable[[], object], slow: Callable[[], object], *, min_ratio: float, what: str,
+                  cause: str, warmup: int = 1, repeats: int = 5) -> Ratio:
+    """Fail unless ``fast`` runs at least ``min_ratio`` times faster than ``slow`` (medians)."""
+    r = measure(fast, slow, warmup=warmup, repeats=repeats)
+    if r.ratio < min_ratio:
+        fail(f"{what} is only {r}; it must be at least {min_ratio:g}x faster", hint=f"usually {cause}")
+    return r

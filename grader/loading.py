@@ -1,0 +1,120 @@
+"""Loading a submission's module in this process, by path, so two roots never collide.
+
+This is the plain provider behind the ``sub`` fixture; the grader swaps it for a proxy to an
+isolated worker (``grader.isolation``). Both raise ``SubmissionError`` with a readable message.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .questions import PROJECT_ROOT, Question, get
+
+TRUSTED_EXERCISES = PROJECT_ROOT / "exercises"
+
+
+class SubmissionError(Exception):
+    """The submission could not be used for this test: missing file or function, import error, crash."""
+
+
+def given_module(qid: str, name: str) -> ModuleType:
+    """A module shipped with an exercise (e.g. q24's ``tiny_gpt``), always the trusted copy."""
+    path = TRUSTED_EXERCISES / qid / f"{name}.py"
+    mod = sys.modules.get(name)
+    if mod is not None and Path(getattr(mod, "__file__", "")).resolve() == path.resolve():
+        return mod
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader, path
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def load_path(path: Path, unique_name: str) -> ModuleType:
+    """Execute ``path`` as a fresh module registered under ``unique_name``."""
+    spec = importlib.util.spec_from_file_location(unique_name, path)
+    if spec is None or spec.loader is None:
+        raise SubmissionError(f"cannot load {path}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[unique_name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except SyntaxError as e:
+        sys.modules.pop(unique_name, None)
+        raise SubmissionError(f"{path.name} has a syntax error at line {e.lineno}: {e.msg}") from None
+    except BaseException as e:  # noqa: BLE001 - SystemExit at import time is a broken module too
+        sys.modules.pop(unique_name, None)
+        tb = traceback.extract_tb(e.__traceback__)
+        line = next((f.lineno for f in reversed(tb) if f.filename == str(path)), None)
+        raise SubmissionError(f"importing {path.name} failed"
+                              f"{f' at line {line}' if line else ''}: {type(e).__name__}: {e}") from None
+    return mod
+
+
+class ModuleView:
+    """A module seen through attribute access only; a missing function is a clear SubmissionError."""
+
+    def __init__(self, question: Question, module: ModuleType | None, label: str, error: str | None = None):
+        self._question = question
+        self._module = module
+        self._label = label
+        self._error = error
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self._error is not None:
+            raise SubmissionError(self._error)
+        try:
+            return getattr(self._module, name)
+        except AttributeError:
+            raise SubmissionError(f"{self._label} defines no `{name}`") from None
+
+    def __repr__(self) -> str:
+        return f"<submission {self._label}>"
+
+
+def question_dir_label(root: Path, q: Question) -> str:
+    try:
+        rel = (root / q.qid / q.filename).resolve().relative_to(Path.cwd().resolve())
+        return str(rel)
+    except ValueError:
+        return f"{root.name}/{q.qid}/{q.filename}"
+
+
+class InProcessProvider:
+    """Loads ``ROOT/qNN/<module>.py`` once per question, in this process."""
+
+    isolation = "none (in-process)"
+
+    def __init__(self, root: Path):
+        self.root = Path(root).resolve()
+        self._tag = hashlib.sha1(str(self.root).encode()).hexdigest()[:8]
+        self._cache: dict[str, ModuleView] = {}
+
+    def get(self, qid: str) -> ModuleView:
+        if qid not in self._cache:
+            self._cache[qid] = self._load(get(qid))
+        return self._cache[qid]
+
+    def _load(self, q: Question) -> ModuleView:
+        label = question_dir_label(self.root, q)
+        path = self.root / q.qid / q.filename
+        for name in q.given:  # given modules resolve to the trusted copies
+            given_module(q.qid, name)
+        if not path.exists():
+            return ModuleView(q, None, label, error=f"{label} is missing")
+        try:
+            mod = load_path(path, f"_submission_{self._tag}_{q.qid}_{q.module}")
+        except SubmissionError as e:
+            return ModuleView(q, None, label, error=f"{label}: {e}")
+        return ModuleView(q, mod, label)
+
+    def close(self) -> None:
+        pass

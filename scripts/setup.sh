@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up a virtual environment with everything the project needs (idempotent, safe to re-run).
+#   VENV=.venv (default)   PYTHON=python3 (default, 3.11 or newer)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "== creating $VENV with $($PYTHON --version)"
+  "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+echo "== torch"
+"$VENV/bin/python" scripts/install_torch.py
+echo "== the project and its tools (numpy, pytest, pytest-timeout, nbgrader, matplotlib)"
+"$VENV/bin/python" -m pip install -q -e ".[dev]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+echo "== ready: $VENV"
