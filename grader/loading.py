@@ -57,6 +57,55 @@ def load_path(path: Path, unique_name: str) -> ModuleType:
     return mod
 
 
+def _vm_hwm_bytes() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _vm_rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def measured_call(fn, *args, **kwargs) -> tuple[Any, dict]:
+    """Run ``fn`` and measure the peak resident memory it added (Linux: VmHWM after a reset).
+
+    Writing 5 to /proc/self/clear_refs resets the process's peak RSS to its current RSS, so the peak
+    read after the call is the high-water mark of this call alone. torch on CPU allocates through
+    malloc and touches what it allocates, so a T x T score matrix shows up here in full.
+    ``peak_rss_bytes`` is None where the kernel does not offer this.
+    """
+    import time
+    import gc
+    gc.collect()
+    reset = False
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+        reset = True
+    except OSError:
+        pass
+    base = _vm_rss_bytes()
+    t0 = time.perf_counter()
+    result = fn(*args, **kwargs)
+    seconds = time.perf_counter() - t0
+    peak = _vm_hwm_bytes()
+    grown = (peak - base) if (reset and peak is not None and base is not None) else None
+    return result, {"seconds": seconds, "peak_rss_bytes": grown}
+
+
 class ModuleView:
     """A module seen through attribute access only; a missing function is a clear SubmissionError."""
 
@@ -65,6 +114,11 @@ class ModuleView:
         self._module = module
         self._label = label
         self._error = error
+        self._path: Path | None = None  # the submitted file (read as text by static checks)
+
+    def _measure(self, name: str, *args, **kwargs) -> tuple[Any, dict]:
+        """Call ``name`` and report {'seconds', 'peak_rss_bytes'}: resident memory growth during the call."""
+        return measured_call(getattr(self, name), *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -113,8 +167,12 @@ class InProcessProvider:
         try:
             mod = load_path(path, f"_submission_{self._tag}_{q.qid}_{q.module}")
         except SubmissionError as e:
-            return ModuleView(q, None, label, error=f"{label}: {e}")
-        return ModuleView(q, mod, label)
+            view = ModuleView(q, None, label, error=f"{label}: {e}")
+            view._path = path
+            return view
+        view = ModuleView(q, mod, label)
+        view._path = path
+        return view
 
     def close(self) -> None:
         pass
