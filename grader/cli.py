@@ -1,0 +1,148 @@
+"""llmgrade: grade submissions, make the candidate handout, and help candidates along.
+
+    llmgrade grade [SUBMISSION]        hidden suites against a folder shaped like exercises/
+    llmgrade grade-many DIR -j 2       every submission under DIR, CSV + HTML summary
+    llmgrade release OUT               the candidate handout (no references, no hidden tests)
+    llmgrade progress [EXERCISES]      which questions are not started / failing / passing
+    llmgrade hint q21 [LEVEL]          hints in tiers, 中文 and English
+    llmgrade watch [EXERCISES]         re-run a question's self-check when its files change
+    llmgrade mutants [q21 ...]         the mutant kill matrix
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .questions import PROJECT_ROOT
+
+
+def _default_submission() -> Path:
+    sol = PROJECT_ROOT / "solutions"
+    return sol if sol.is_dir() else PROJECT_ROOT / "exercises"
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from . import grading, report
+    from .progressbar import Bar
+
+    sub = Path(args.submission) if args.submission else _default_submission()
+    qids = [q.strip() for q in args.only.split(",")] if args.only else None
+    bar = None if args.quiet else Bar(f"grading {sub.name}")
+
+    def progress(done, total, nodeid, outcome):
+        if args.progress_lines:
+            print(f"PROGRESS {done} {total}", flush=True)
+        if bar:
+            bar.update(done, total, nodeid.split("/")[-2] if "/" in nodeid else "")
+
+    try:
+        rep = grading.grade(sub, qids, isolate=not args.no_isolate, timing=not args.no_timing,
+                            progress=progress, junit_xml=Path(args.junit) if args.junit else None)
+    except grading.GradingError as e:
+        if bar:
+            bar.close()
+        print(f"llmgrade: cannot grade: {e}", file=sys.stderr)
+        return 2
+    if bar:
+        bar.close()
+    if args.json:
+        grading.write_json(Path(args.json), rep)
+    if args.gradescope:
+        grading.write_json(Path(args.gradescope), grading.gradescope_results(rep))
+    if not args.quiet:
+        print(report.table(rep))
+    return 0
+
+
+def cmd_grade_many(args: argparse.Namespace) -> int:
+    from .many import grade_many
+    return grade_many(Path(args.dir), jobs=args.jobs, out=Path(args.out), timing=not args.no_timing,
+                      isolate=not args.no_isolate)
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from .release import make_release
+    out = make_release(Path(args.out), force=args.force)
+    print(f"handout written to {out}")
+    return 0
+
+
+def cmd_progress(args: argparse.Namespace) -> int:
+    from .candidate import progress
+    return progress(Path(args.exercises) if args.exercises else PROJECT_ROOT / "exercises")
+
+
+def cmd_hint(args: argparse.Namespace) -> int:
+    from .candidate import hint
+    return hint(args.qid, args.level, args.lang)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from .candidate import watch
+    return watch(Path(args.exercises) if args.exercises else PROJECT_ROOT / "exercises")
+
+
+def cmd_mutants(args: argparse.Namespace) -> int:
+    from .mutants import main as mutants_main
+    return mutants_main(args.qids + (["-j", str(args.jobs)] if args.jobs else []))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="llmgrade", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp = ap.add_subparsers(dest="command", required=True)
+
+    g = sp.add_parser("grade", help="grade one submission (default: the references, or exercises/ in a handout)")
+    g.add_argument("submission", nargs="?", help="a folder shaped like exercises/ (qNN/<module>.py)")
+    g.add_argument("--only", help="comma-separated questions, e.g. q21,q36")
+    g.add_argument("--json", help="write the full report as JSON")
+    g.add_argument("--gradescope", help="write a Gradescope-style results.json")
+    g.add_argument("--junit", help="write JUnit XML of every hidden test")
+    g.add_argument("--no-isolate", action="store_true", help="run the submission in this process (trusted code only)")
+    g.add_argument("--no-timing", action="store_true", help="skip the timing tests")
+    g.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    g.add_argument("--progress-lines", action="store_true", help=argparse.SUPPRESS)
+    g.set_defaults(func=cmd_grade)
+
+    m = sp.add_parser("grade-many", help="grade every submission under DIR in parallel")
+    m.add_argument("dir")
+    m.add_argument("-j", "--jobs", type=int, default=2)
+    m.add_argument("--out", default="grades", help="folder for summary.csv, summary.html and per-candidate reports")
+    m.add_argument("--no-isolate", action="store_true", help=argparse.SUPPRESS)
+    m.add_argument("--no-timing", action="store_true")
+    m.set_defaults(func=cmd_grade_many)
+
+    r = sp.add_parser("release", help="write the candidate handout")
+    r.add_argument("out")
+    r.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    r.set_defaults(func=cmd_release)
+
+    p = sp.add_parser("progress", help="your progress on the self-checks")
+    p.add_argument("exercises", nargs="?")
+    p.set_defaults(func=cmd_progress)
+
+    h = sp.add_parser("hint", help="a hint for a question (level 1 nudge, 2 key idea, 3 formula)")
+    h.add_argument("qid")
+    h.add_argument("level", nargs="?", type=int, default=1)
+    h.add_argument("--lang", choices=("en", "zh", "both"), default="both")
+    h.set_defaults(func=cmd_hint)
+
+    w = sp.add_parser("watch", help="re-run a question's self-check whenever you save its files")
+    w.add_argument("exercises", nargs="?")
+    w.set_defaults(func=cmd_watch)
+
+    mu = sp.add_parser("mutants", help="grade every mutant and print the kill matrix")
+    mu.add_argument("qids", nargs="*")
+    mu.add_argument("-j", "--jobs", type=int, default=0)
+    mu.set_defaults(func=cmd_mutants)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

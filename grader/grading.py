@@ -1,0 +1,153 @@
+"""Grading a submission: run the hidden suites against it and turn outcomes into points.
+
+A question's points are shared equally by its hidden tests (skipped tests excluded, with a note).
+The hidden suites run in this (trusted) process through pytest; with ``isolate=True`` the
+submission's code runs in an isolated worker (``grader.isolation``).
+"""
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import time
+from collections import Counter
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Callable
+
+from . import junit
+from .questions import PROJECT_ROOT, Question, all_questions
+
+TESTS_DIR = PROJECT_ROOT / "tests"
+
+
+class GradingError(Exception):
+    """Grading itself could not run (not the candidate's fault)."""
+
+
+class _Progress:
+    """A pytest plugin that reports each finished test to a callback: (done, total, nodeid, outcome)."""
+
+    def __init__(self, callback: Callable[[int, int, str, str], None] | None):
+        self.callback = callback
+        self.total = 0
+        self.done = 0
+
+    def pytest_collection_modifyitems(self, items):
+        self.total = len(items)
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.done += 1
+            if self.callback:
+                self.callback(self.done, self.total, report.nodeid, report.outcome)
+
+
+def hidden_questions(qids: list[str] | None = None) -> list[Question]:
+    qs = [q for q in all_questions().values() if (TESTS_DIR / q.qid).is_dir()]
+    if qids:
+        unknown = set(qids) - {q.qid for q in qs}
+        if unknown:
+            raise GradingError(f"no hidden suite for {', '.join(sorted(unknown))}")
+        qs = [q for q in qs if q.qid in qids]
+    return qs
+
+
+def run_hidden(submission: Path, qs: list[Question], *, isolate: bool, xml: Path,
+               progress: Callable | None = None, timing: bool = True) -> tuple[int, str]:
+    import pytest
+
+    args = [str(TESTS_DIR / q.qid) for q in qs] + [
+        "--impl", str(submission), "-q", "-p", "no:cacheprovider", f"--junitxml={xml}",
+        "-o", "junit_family=xunit1", "--rootdir", str(PROJECT_ROOT), "-c", str(PROJECT_ROOT / "pyproject.toml")]
+    if isolate:
+        args.append("--isolate")
+    if not timing:
+        args += ["-m", "not timing"]
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = pytest.main(args, plugins=[_Progress(progress)])
+    return int(code), out.getvalue()
+
+
+def _notes(failed: list[junit.Outcome]) -> list[str]:
+    firsts = [(o.message.splitlines() or ["(no message)"])[0][:300] for o in failed]
+    todo = [m.split(" is not implemented yet")[0] for m in firsts if " is not implemented yet" in m]
+    if firsts and len(todo) == len(firsts):  # an untouched stub: one line for the question
+        names = list(dict.fromkeys(todo))
+        return [f"not implemented yet: {', '.join(names)}"]
+    counts = Counter(firsts)
+    return [f"{n} test{'s' if n > 1 else ''}: {msg}" if n > 1 else msg for msg, n in counts.most_common()]
+
+
+def score(outcomes: list[junit.Outcome], qs: list[Question]) -> dict:
+    questions: dict[str, dict] = {}
+    for q in qs:
+        mine = [o for o in outcomes if o.qid == q.qid]
+        counted = [o for o in mine if o.status != "skipped"]
+        passed = [o for o in counted if o.status == "passed"]
+        failed = [o for o in counted if o.status in ("failed", "error")]
+        notes = _notes(failed)
+        skipped = len(mine) - len(counted)
+        if skipped:
+            notes.append(f"{skipped} test(s) skipped on this machine and not counted")
+        if not counted:
+            notes.append("no hidden test ran for this question")
+        pts = q.points * len(passed) / len(counted) if counted else 0.0
+        questions[q.qid] = {
+            "title": q.title, "points": round(pts, 4), "max_points": q.points, "passed": len(passed),
+            "total": len(counted), "skipped": skipped, "notes": notes,
+            "tests": [{"nodeid": o.nodeid, "status": o.status, "message": o.message, "seconds": o.seconds}
+                      for o in mine],
+        }
+    total = sum(v["points"] for v in questions.values())
+    max_total = sum(v["max_points"] for v in questions.values())
+    return {"questions": questions, "score": round(total, 4), "max_score": max_total}
+
+
+def grade(submission: Path | str, qids: list[str] | None = None, *, isolate: bool = True,
+          timing: bool = True, progress: Callable | None = None, junit_xml: Path | None = None) -> dict:
+    """Grade ``submission`` (a folder shaped like exercises/) and return the report as a dict."""
+    submission = Path(submission).resolve()
+    if not submission.is_dir():
+        raise GradingError(f"{submission} is not a folder shaped like exercises/ (qNN/<module>.py)")
+    qs = hidden_questions(qids)
+    if not qs:
+        raise GradingError("the hidden suites are not in this copy (tests/ is missing)")
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        xml = Path(junit_xml) if junit_xml else Path(tmp) / "junit.xml"
+        code, output = run_hidden(submission, qs, isolate=isolate, xml=xml, progress=progress, timing=timing)
+        if not xml.exists():
+            raise GradingError(f"pytest produced no results (exit {code}):\n{output[-2000:]}")
+        outcomes = junit.read(xml)
+    report = score(outcomes, qs)
+    report.update({
+        "submission": str(submission), "seconds": round(time.perf_counter() - t0, 2),
+        "isolation": _isolation_note(isolate), "timing_tests": timing,
+    })
+    return report
+
+
+def _isolation_note(isolate: bool) -> str:
+    if not isolate:
+        return "none: the submission ran inside the grading process (--no-isolate)"
+    try:
+        from .isolation import describe_isolation
+        return describe_isolation()
+    except Exception as e:  # noqa: BLE001 - the note is informative only
+        return f"isolated worker ({type(e).__name__} while describing it)"
+
+
+def gradescope_results(report: dict) -> dict:
+    """Gradescope's results.json: one entry per question."""
+    tests = []
+    for qid, q in report["questions"].items():
+        tests.append({"name": f"{qid} {q['title']}", "score": q["points"], "max_score": q["max_points"],
+                      "status": "passed" if q["passed"] == q["total"] and q["total"] else "failed",
+                      "output": "\n".join(q["notes"]) or "all hidden tests passed"})
+    return {"score": report["score"], "tests": tests, "output": f"isolation: {report['isolation']}"}
+
+
+def write_json(path: Path, data: dict) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")

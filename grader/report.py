@@ -1,0 +1,34 @@
+"""The score table printed after a grade."""
+from __future__ import annotations
+
+import unicodedata
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-justify to a display width (CJK characters take two columns)."""
+    out, used = "", 0
+    for ch in text:
+        w = 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        if used + w > width:
+            break
+        out, used = out + ch, used + w
+    return out + " " * (width - used)
+
+
+def table(rep: dict) -> str:
+    rows = [f"{'question':<52} {'tests':>9} {'points':>13}", "-" * 76]
+    for qid, q in rep["questions"].items():
+        mark = "ok " if q["total"] and q["passed"] == q["total"] else "   "
+        rows.append(f"{mark}{qid} {_pad(q['title'], 45)} {q['passed']:>4}/{q['total']:<4} "
+                    f"{q['points']:>6.2f}/{q['max_points']:<5g}")
+        if q["passed"] < q["total"] or q.get("skipped"):
+            for note in q["notes"][:3]:
+                rows.append(f"      {note[:150]}")
+            if len(q["notes"]) > 3:
+                rows.append(f"      (+{len(q['notes']) - 3} more kinds of failure: see the JSON report)")
+    rows.append("-" * 76)
+    rows.append(f"{'total':<52} {'':>9} {rep['score']:>6.2f}/{rep['max_score']:<5g}")
+    rows.append(f"graded {rep['submission']} in {rep['seconds']:.1f}s; isolation: {rep['isolation']}")
+    if not rep.get("timing_tests", True):
+        rows.append("timing tests were skipped (--no-timing)")
+    return "\n".join(rows)
