@@ -141,7 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("grader."):
+            print(f"llmgrade {args.command}: not available in this copy ({e.name} is not shipped with the "
+                  f"candidate handout). Use `llmgrade progress` and `pytest exercises/qNN`.", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

@@ -1,0 +1,57 @@
+"""The verdict rules, for every question that exists.
+
+- every hidden test passes on the references;
+- every hidden test fails on the untouched stubs (a test that passes a stub asserts nothing useful);
+- every visible self-check passes when the reference is copied over the stub, and fails on the stub.
+"""
+import pytest
+
+from conftest import QUESTIONS
+
+
+def _listing(outcomes, statuses):
+    bad = [o for o in outcomes if o.status in statuses]
+    return "\n".join(f"  {o.nodeid}: {o.status} {o.message.splitlines()[0] if o.message else ''}"[:300]
+                     for o in bad[:20])
+
+
+@pytest.mark.parametrize("qid", QUESTIONS)
+def test_references_pass_every_hidden_test(hidden_on_references, qid):
+    outcomes = hidden_on_references.get(qid, [])
+    assert outcomes, f"no hidden tests ran for {qid}"
+    bad = [o for o in outcomes if o.status != "passed"]
+    assert not bad, f"{len(bad)} hidden tests of {qid} do not pass on the reference:\n" + _listing(
+        outcomes, ("failed", "error", "skipped"))
+
+
+@pytest.mark.parametrize("qid", QUESTIONS)
+def test_stubs_fail_every_hidden_test(hidden_on_stubs, qid):
+    outcomes = hidden_on_stubs.get(qid, [])
+    assert outcomes, f"no hidden tests ran for {qid}"
+    bad = [o for o in outcomes if o.status not in ("failed", "error")]
+    assert not bad, f"{len(bad)} hidden tests of {qid} pass (or skip) on the untouched stub:\n" + _listing(
+        outcomes, ("passed", "skipped"))
+
+
+@pytest.mark.parametrize("qid", QUESTIONS)
+def test_self_checks_pass_on_references(self_checks_on_references, qid):
+    outcomes = self_checks_on_references.get(qid, [])
+    assert outcomes, f"no self-checks ran for {qid}"
+    bad = [o for o in outcomes if o.status != "passed"]
+    assert not bad, f"self-checks of {qid} fail with the reference copied in:\n" + _listing(
+        outcomes, ("failed", "error", "skipped"))
+
+
+@pytest.mark.parametrize("qid", QUESTIONS)
+def test_self_checks_fail_on_stubs(self_checks_on_stubs, qid):
+    outcomes = self_checks_on_stubs.get(qid, [])
+    assert outcomes, f"no self-checks ran for {qid}"
+    bad = [o for o in outcomes if o.status not in ("failed", "error")]
+    assert not bad, f"self-checks of {qid} pass on the untouched stub:\n" + _listing(outcomes, ("passed", "skipped"))
+
+
+@pytest.mark.parametrize("qid", QUESTIONS)
+def test_stub_failures_are_one_readable_line(self_checks_on_stubs, qid):
+    for o in self_checks_on_stubs.get(qid, []):
+        first = o.message.splitlines()[0] if o.message else ""
+        assert "is not implemented yet" in first and f"{qid}/" in first, f"{o.nodeid}: {o.message[:300]}"
