@@ -1,0 +1,176 @@
+"""Hidden suite for Q20: every stop reason and its edge cases, call counts, and seeded random runs
+against the reference (the model is a deterministic function of everything it is shown)."""
+import random
+
+import pytest
+
+from grader.checks import assert_equal, expect_value_error
+from grader.checks import q20 as props
+
+EOS = 0
+
+
+def case(sub, prompt, script, max_new, *, eos_id=EOS, stops=(), tokens, reason, calls, hint=None):
+    props.expect(sub.generate, props.scripted(len(prompt), script), prompt, max_new, eos_id=eos_id,
+                 stop_sequences=stops, tokens=tokens, reason=reason, calls=calls, hint=hint)
+
+
+# --- each reason ----------------------------------------------------------------------------------
+
+def test_length(sub):
+    case(sub, [5, 6], [1, 2, 3, 4, 5], 3, tokens=[1, 2, 3], reason="length", calls=3)
+
+
+def test_eos(sub):
+    case(sub, [5], [1, 2, EOS, 3], 10, tokens=[1, 2], reason="eos", calls=3,
+         hint="the EOS token ends generation and is not part of the returned tokens")
+
+
+def test_stop_sequence(sub):
+    case(sub, [9], [1, 4, 2, 3, 5], 10, stops=[[2, 3]], tokens=[1, 4], reason="stop_sequence", calls=4,
+         hint="the matched stop sequence is cut from the returned tokens")
+
+
+def test_eos_on_first_step(sub):
+    case(sub, [3, 4], [EOS, 1, 2], 5, tokens=[], reason="eos", calls=1)
+
+
+def test_zero_new_tokens_never_calls_the_model(sub):
+    case(sub, [3, 4], [EOS, 1], 0, tokens=[], reason="length", calls=0)
+    case(sub, [3, 4], [1, 2], 0, stops=[[1]], tokens=[], reason="length", calls=0)
+
+
+def test_eos_on_last_allowed_step_is_eos(sub):
+    case(sub, [7], [1, 2, EOS], 3, tokens=[1, 2], reason="eos", calls=3,
+         hint="EOS produced on the last allowed step still means the model chose to stop")
+
+
+def test_stop_sequence_on_last_allowed_step(sub):
+    case(sub, [7], [1, 2, 3], 3, stops=[[2, 3]], tokens=[1], reason="stop_sequence", calls=3)
+
+
+def test_length_when_eos_would_come_one_step_later(sub):
+    case(sub, [7], [1, 2, EOS], 2, tokens=[1, 2], reason="length", calls=2,
+         hint="never call the model beyond max_new_tokens")
+
+
+def test_no_eos_id(sub):
+    case(sub, [7], [0, 0, 1], 3, eos_id=None, tokens=[0, 0, 1], reason="length", calls=3)
+
+
+def test_eos_id_other_than_zero(sub):
+    case(sub, [7], [0, 4, 9, 1], 6, eos_id=9, tokens=[0, 4], reason="eos", calls=3)
+
+
+def test_stop_sequence_is_the_whole_output(sub):
+    case(sub, [7], [2, 3, 1], 5, stops=[[2, 3]], tokens=[], reason="stop_sequence", calls=2)
+
+
+def test_single_token_stop_sequence(sub):
+    case(sub, [1], [4, 5, 6], 5, stops=[[5]], tokens=[4], reason="stop_sequence", calls=2)
+
+
+# --- stop sequences: where they may match --------------------------------------------------------
+
+def test_stop_sequence_never_matches_into_the_prompt(sub):
+    # the prompt ends with 2; generating 3 completes [2, 3] only if the prompt is (wrongly) searched
+    case(sub, [1, 2], [3, 4, 2, 3], 6, stops=[[2, 3]], tokens=[3, 4], reason="stop_sequence", calls=4,
+         hint="match stop sequences against the generated tokens only, never across into the prompt")
+
+
+def test_prompt_containing_a_stop_sequence(sub):
+    case(sub, [2, 3, 2, 3], [1, 1, 1], 3, stops=[[2, 3]], tokens=[1, 1, 1], reason="length", calls=3)
+
+
+def test_stop_sequence_interrupted_then_completed(sub):
+    case(sub, [8], [1, 2, 1, 2, 3, 9], 10, stops=[[1, 2, 3]], tokens=[1, 2], reason="stop_sequence", calls=5)
+
+
+def test_self_overlapping_stop_sequence(sub):
+    # stop [1, 1, 2] inside 1 1 1 2: a matcher that restarts from scratch after a mismatch misses it
+    case(sub, [8], [1, 1, 1, 2, 5], 10, stops=[[1, 1, 2]], tokens=[1], reason="stop_sequence", calls=4,
+         hint="compare the END of the generated tokens with each stop sequence after every step")
+
+
+def test_self_overlapping_stop_sequence_longer(sub):
+    case(sub, [8], [1, 2, 1, 2, 1, 3, 4], 10, stops=[[1, 2, 1, 3]], tokens=[1, 2], reason="stop_sequence",
+         calls=6)
+
+
+@pytest.mark.parametrize("script,tokens,calls", [
+    ([1, 2, 1, 3, 4], [], 3),        # [1, 2, 1] completes first
+    ([5, 2, 1, 3, 4], [5], 4),       # [2, 1, 3] completes; [1, 2, 1] never does
+    ([1, 2, 2, 1, 3], [1, 2], 5),    # [2, 1, 3] after a false start of [1, 2, 1]
+])
+def test_overlapping_stop_sequences(sub, script, tokens, calls):
+    case(sub, [7], script, 10, stops=[[1, 2, 1], [2, 1, 3]], tokens=tokens, reason="stop_sequence", calls=calls)
+
+
+@pytest.mark.parametrize("stops", [[[6, 7], [5, 6, 7]], [[5, 6, 7], [6, 7]]])
+def test_stop_sequence_that_is_a_suffix_of_another(sub, stops):
+    # both end at the same step: the output is cut where the earliest (longest) match begins
+    case(sub, [1], [4, 5, 6, 7, 8], 10, stops=stops, tokens=[4], reason="stop_sequence", calls=4,
+         hint="when several stop sequences end at the same step, cut the longest one")
+
+
+def test_stop_sequence_that_is_a_prefix_of_another(sub):
+    case(sub, [1], [4, 5, 6, 7, 8], 10, stops=[[5, 6, 7], [5, 6]], tokens=[4], reason="stop_sequence", calls=3,
+         hint="stop at the first step where any stop sequence is complete")
+
+
+def test_eos_is_checked_before_stop_sequences(sub):
+    case(sub, [1], [4, 5, EOS, 6], 10, stops=[[5, EOS]], tokens=[4, 5], reason="eos", calls=3)
+
+
+def test_stop_sequence_longer_than_the_budget(sub):
+    case(sub, [1], [1, 2, 3], 2, stops=[[1, 2, 3]], tokens=[1, 2], reason="length", calls=2)
+
+
+# --- what step_fn sees; inputs ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("prompt", [[], [4], [3, 1, 4, 1, 5]])
+def test_step_fn_sees_prompt_and_generated(sub, prompt):
+    props.sees_prompt_and_generated(sub.generate, prompt=prompt, max_new_tokens=4)
+
+
+def test_prompt_not_modified(sub):
+    prompt = [3, 1, 4]
+    stops = [[2, 2]]
+    sub.generate(props.scripted(3, [1, 2, 2]), prompt, 5, eos_id=None, stop_sequences=stops)
+    assert_equal(prompt, [3, 1, 4], "the prompt list after generate (must be unchanged)")
+    assert_equal(stops, [[2, 2]], "stop_sequences after generate (must be unchanged)")
+
+
+# --- seeded random runs against the reference -------------------------------------------------------
+
+def random_cases(n: int, seed: int):
+    rng = random.Random(seed)
+    for i in range(n):
+        vocab = rng.choice([3, 4, 5])
+        prompt = [rng.randrange(vocab) for _ in range(rng.randrange(0, 6))]
+        eos_id = rng.choice([None, 0, vocab - 1])
+        stops = [[rng.randrange(vocab) for _ in range(rng.randint(1, 4))] for _ in range(rng.randint(0, 3))]
+        yield i, vocab, prompt, rng.randint(0, 12), eos_id, stops
+
+
+def test_random_runs_match_reference(sub, ref):
+    reasons = set()
+    for i, vocab, prompt, max_new, eos_id, stops in random_cases(80, seed=20):
+        step_fn = props.hashing(vocab, seed=i)
+        want_tokens, want_reason, want_calls = props.run(ref.generate, step_fn, prompt, max_new, eos_id, stops)
+        reasons.add(want_reason)
+        props.expect(sub.generate, step_fn, prompt, max_new, eos_id=eos_id, stop_sequences=stops,
+                     tokens=want_tokens, reason=want_reason, calls=want_calls)
+    assert reasons == set(props.REASONS), f"the random cases should cover every reason, covered {reasons}"
+
+
+# --- bad arguments --------------------------------------------------------------------------------
+
+def test_negative_max_new_tokens(sub):
+    expect_value_error(sub.generate, props.scripted(0, [1]), [1], -1, what="generate(..., max_new_tokens=-1)",
+                       mentions=("max_new_tokens",))
+
+
+def test_empty_stop_sequence(sub):
+    expect_value_error(sub.generate, props.scripted(1, [1, 2]), [1], 3, stop_sequences=[[2], []],
+                       what="generate(..., stop_sequences=[[2], []])", mentions=("stop",))
