@@ -7,6 +7,8 @@
     llmgrade hint q21 [LEVEL]          hints in tiers, 中文 and English
     llmgrade watch [EXERCISES]         re-run a question's self-check when its files change
     llmgrade mutants [q21 ...]         the mutant kill matrix
+    llmgrade nbgrader-course COURSE    the exercises as an nbgrader course (source/llm-internals/qNN.ipynb)
+    llmgrade from-notebooks DIR OUT    a candidate's notebooks -> a submission folder for `grade`
 """
 from __future__ import annotations
 
@@ -88,6 +90,22 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     return mutants_main(args.qids + (["-j", str(args.jobs)] if args.jobs else []))
 
 
+def cmd_nbgrader_course(args: argparse.Namespace) -> int:
+    from .nbcourse import write_course
+    qids = [q.strip() for q in args.only.split(",")] if args.only else None
+    written = write_course(Path(args.course), qids, assignment=args.assignment, timeout=args.cell_timeout)
+    print(f"wrote {len(written)} notebooks to {Path(args.course) / 'source' / args.assignment} and "
+          f"{Path(args.course) / 'nbgrader_config.py'}")
+    return 0
+
+
+def cmd_from_notebooks(args: argparse.Namespace) -> int:
+    from .nbcourse import extract_submission
+    done = extract_submission(Path(args.notebooks), Path(args.out))
+    print(f"extracted {len(done)} questions to {args.out}: {' '.join(done)}")
+    return 0 if done else 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="llmgrade", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -136,6 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
     mu.add_argument("qids", nargs="*")
     mu.add_argument("-j", "--jobs", type=int, default=0)
     mu.set_defaults(func=cmd_mutants)
+
+    nb = sp.add_parser("nbgrader-course", help="write the exercises as an nbgrader course")
+    nb.add_argument("course")
+    nb.add_argument("--only", help="comma-separated questions")
+    nb.add_argument("--assignment", default="llm-internals")
+    nb.add_argument("--cell-timeout", type=int, default=300, help="nbgrader's per-cell execution timeout (s)")
+    nb.set_defaults(func=cmd_nbgrader_course)
+
+    fn = sp.add_parser("from-notebooks", help="extract a candidate's solution cells into a submission folder")
+    fn.add_argument("notebooks", help="a folder with qNN.ipynb files (e.g. submitted/<student>/<assignment>)")
+    fn.add_argument("out")
+    fn.set_defaults(func=cmd_from_notebooks)
     return ap
 
 
