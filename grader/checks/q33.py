@@ -1,0 +1,153 @@
+"""Q33 property checks, shared by the self-check and the hidden suite.
+
+The statistical check of ``sample``: draw many tokens in ONE call (logits [N, V], one row per draw, rows
+of several distributions interleaved), then
+  1. exactly: no token of probability 0 (cut by top-k/top-p) is ever drawn;
+  2. a Pearson chi-square goodness-of-fit test of the counts against the exact truncated distribution,
+     all groups pooled into one statistic (independent groups: the degrees of freedom add up), at
+     significance ``alpha``.
+A correct sampler fails step 1 never and step 2 with probability ``alpha`` (the chi-square law of the
+Pearson statistic is accurate here: every expected count is at least ``MIN_EXPECTED``), whatever order
+it consumes random numbers in. Nothing here knows the reference answers: the expected distribution is
+passed in (hand-worked in the self-check, from the reference in the hidden suite).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .core import assert_close, assert_shape, fail
+
+MIN_EXPECTED = 1000.0  # every kept token's expected count; keeps the chi-square law accurate in its tail
+
+
+def chi2_isf(alpha: float, df: int) -> float:
+    """The chi-square quantile x with P(X >= x) = alpha for X ~ chi2(df) (bisection on gammaincc)."""
+    if not 0 < alpha < 1 or df < 1:
+        raise ValueError(f"chi2_isf needs 0 < alpha < 1 and df >= 1, got {alpha}, {df}")
+    a = torch.tensor(df / 2.0, dtype=torch.float64)
+
+    def sf(x: float) -> float:
+        return float(torch.special.gammaincc(a, torch.tensor(x / 2.0, dtype=torch.float64)))
+
+    lo, hi = 0.0, float(df) + 10.0
+    while sf(hi) > alpha:
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if sf(mid) > alpha else (lo, mid)
+    return hi
+
+
+def interleave(rows: torch.Tensor, n_per_group: int) -> torch.Tensor:
+    """rows [G, V] -> logits [G * n, V] where row r is a copy of rows[r % G]."""
+    return rows.repeat(n_per_group, 1)
+
+
+def sample_matches_distribution(sample, rows: torch.Tensor, expected: torch.Tensor, *, n_per_group: int,
+                                seed: int, alpha: float = 1e-7, temperature: float = 1.0, top_k=None,
+                                top_p=None, what: str = "sample") -> None:
+    """``sample`` on ``rows`` [G, V] repeated ``n_per_group`` times draws from ``expected`` [G, V] (float64).
+
+    One call; false-failure probability ``alpha`` for a correct sampler (see the module docstring).
+    """
+    g_count, vocab = rows.shape
+    expected = expected.to(torch.float64)
+    kept = expected > 0
+    low = (n_per_group * expected[kept]).min().item()
+    if low < MIN_EXPECTED:  # a check-design error, not the candidate's
+        raise ValueError(f"expected count {low:.0f} < {MIN_EXPECTED:.0f}: draw more or choose other rows")
+    logits = interleave(rows, n_per_group)
+    gen = torch.Generator().manual_seed(seed)
+    setting = f"temperature={temperature}, top_k={top_k}, top_p={top_p}"
+    ids = sample(logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=gen)
+    call = f"{what}(logits [{g_count * n_per_group}, {vocab}], {setting})"
+    assert_shape(ids, (g_count * n_per_group,), call, hint="one token id per row of logits")
+    if ids.dtype != torch.int64:
+        fail(f"{call} returned dtype {ids.dtype}, expected torch.int64 (token ids)")
+    if bool(((ids < 0) | (ids >= vocab)).any()):
+        bad = ids[(ids < 0) | (ids >= vocab)][0].item()
+        fail(f"{call} returned token id {bad}, outside the vocabulary [0, {vocab})")
+    groups = torch.arange(g_count * n_per_group) % g_count
+    counts = torch.zeros(g_count, vocab, dtype=torch.float64)
+    counts.index_put_((groups, ids), torch.ones(len(ids), dtype=torch.float64), accumulate=True)
+    outside = (counts > 0) & ~kept
+    if bool(outside.any()):
+        g, tok = (int(i) for i in outside.nonzero()[0])
+        fail(f"{call} drew token {tok} {int(counts[g, tok])} times out of {n_per_group} for row "
+             f"{_row(rows[g])}, but that token must have probability 0 here (it is cut by top-k/top-p); "
+             f"the kept tokens are {kept[g].nonzero().flatten().tolist()}",
+             hint="temperature first, then top-k (ties at the k-th value kept), then top-p on the "
+                  "renormalised distribution, keeping the token that crosses p and no more")
+    exp_counts = n_per_group * expected
+    terms = torch.where(kept, (counts - exp_counts) ** 2 / exp_counts.clamp_min(1e-300), torch.zeros_like(counts))
+    stat = terms.sum().item()
+    df = int((kept.sum(dim=1) - 1).sum())
+    if df == 0:  # every group is a single token: the exact check above decided it
+        return
+    limit = chi2_isf(alpha, df)
+    if stat > limit:
+        g, tok = (int(i) for i in torch.unravel_index(terms.argmax(), terms.shape))
+        fail(f"{call}: the drawn frequencies do not follow the expected distribution (chi-square {stat:.4g} "
+             f"> {limit:.4g}, df={df}, significance {alpha:g}); worst: token {tok} of row {_row(rows[g])} "
+             f"came {counts[g, tok] / n_per_group:.4f} of the time, expected {expected[g, tok]:.4f}",
+             hint="sample from the truncated distribution: temperature first, then top-k, then top-p "
+                  "(keep the crossing token), renormalise, then draw with the generator")
+
+
+def _row(row: torch.Tensor) -> str:
+    return "[" + ", ".join(f"{v:.3g}" for v in row.tolist()) + "]"
+
+
+def same_seed_same_samples(sample, logits: torch.Tensor, *, seed: int, **settings) -> None:
+    """Two generators with the same seed give the same tokens."""
+    a = sample(logits, generator=torch.Generator().manual_seed(seed), **settings)
+    b = sample(logits, generator=torch.Generator().manual_seed(seed), **settings)
+    assert_close(b, a, f"sample with a fresh generator seeded {seed} (second call against the first)",
+                 hint="draw every random number from the `generator` argument, never torch's global RNG")
+
+
+def matches_torch_softmax(softmax, log_softmax, logits: torch.Tensor, *, temperature: float = 1.0,
+                          what: str = "", rtol: float | None = None, atol: float | None = None) -> None:
+    """softmax / log_softmax agree with torch's (finite where torch's are) and leave the input alone."""
+    before = logits.clone()
+    kw = {} if temperature == 1.0 else {"temperature": temperature}
+    for name, mine, theirs in (("softmax", softmax, torch.softmax), ("log_softmax", log_softmax, torch.log_softmax)):
+        got = mine(logits, **kw)
+        expected = theirs(logits / temperature, dim=-1)
+        call = f"{name}(logits {tuple(logits.shape)} {what}{', temperature=' + str(temperature) if kw else ''})"
+        assert_shape(got, expected.shape, call)
+        if bool((torch.isfinite(expected) & ~torch.isfinite(got)).any()):
+            fail(f"{call} returned inf or NaN where the answer is finite",
+                 hint="subtract the row's max before exp: exp(x - max) never overflows, and log-softmax "
+                      "is (x - max) - log(sum(exp(x - max))), never log(softmax)")
+        assert_close(got, expected, call, rtol=rtol, atol=atol,
+                     hint="softmax over the LAST dim of logits / temperature")
+        if not torch.equal(before, logits):
+            fail(f"{name} changed its input in place; functions must not modify their inputs")
+
+
+def cross_entropy_matches_torch(cross_entropy, logits: torch.Tensor, targets: torch.Tensor,
+                                ignore_index: int = -100, *, what: str = "") -> None:
+    """cross_entropy(logits [..., V], targets [...]) equals torch's on the flattened rows."""
+    vocab = logits.shape[-1]
+    kw = {} if ignore_index == -100 else {"ignore_index": ignore_index}
+    got = cross_entropy(logits, targets, **kw)
+    expected = F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), ignore_index=ignore_index)
+    n_used = int((targets != ignore_index).sum())
+    call = (f"cross_entropy(logits {tuple(logits.shape)}, targets {tuple(targets.shape)}"
+            f"{', ignore_index=' + str(ignore_index) if kw else ''}) {what}".rstrip())
+    assert_close(got, expected, call,
+                 hint=f"the mean of -log p(target) over the {n_used} targets != ignore_index "
+                      "(divide by their count, not by all positions)")
+
+
+def uniform_cross_entropy(cross_entropy, vocab: int, dtype=torch.float64) -> None:
+    """Equal logits: every token has p = 1/V, so the loss is log V whatever the targets."""
+    logits = torch.zeros(3, vocab, dtype=dtype)
+    targets = torch.tensor([0, vocab - 1, vocab // 2])
+    got = cross_entropy(logits, targets)
+    assert_close(got, torch.tensor(math.log(vocab), dtype=dtype), f"cross_entropy of uniform logits (V={vocab})",
+                 hint="-log(1/V) = log V")
