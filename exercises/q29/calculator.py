@@ -30,7 +30,8 @@ def calculator(expr: str) -> int | Fraction:
     (-2**2 == -4, 2**-1 == Fraction(1, 2)); an exponent must be an integer.
     ValueError for: anything else (names, calls, attributes, strings, ...), division by zero, a value
     (intermediate or final) with more than 4000 digits - decided BEFORE computing a power, so 9**9**9
-    is refused at once - and nesting too deep for your parser. Values up to 1000 digits must work.
+    is refused at once - and nesting too deep for your parser (30 levels must work; deeper may be a
+    ValueError, never a RecursionError). Values up to 1000 digits must work.
     """
     raise NotImplementedError
 
