@@ -121,6 +121,9 @@ def grade(submission: Path | str, qids: list[str] | None = None, *, isolate: boo
         if not xml.exists():
             raise GradingError(f"pytest produced no results (exit {code}):\n{output[-2000:]}")
         outcomes = junit.read(xml)
+    faults = [o for o in outcomes if "GraderFault" in o.message]
+    if faults:
+        raise GradingError(f"the grader failed, not the submission: {faults[0].message.splitlines()[0]}")
     report = score(outcomes, qs)
     report.update({
         "submission": str(submission), "seconds": round(time.perf_counter() - t0, 2),

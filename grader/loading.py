@@ -22,6 +22,10 @@ class SubmissionError(Exception):
     """The submission could not be used for this test: missing file or function, import error, crash."""
 
 
+class GraderFault(Exception):
+    """The grading machinery itself failed (not the candidate's fault): grading must stop, not score 0."""
+
+
 def given_module(qid: str, name: str) -> ModuleType:
     """A module shipped with an exercise (e.g. q24's ``tiny_gpt``), always the trusted copy."""
     path = TRUSTED_EXERCISES / qid / f"{name}.py"

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from .checks.core import CheckFailure
-from .loading import InProcessProvider, SubmissionError, given_module, load_path
+from .loading import GraderFault, InProcessProvider, SubmissionError, given_module, load_path
 from .questions import PROJECT_ROOT, get
 
 _QDIR = re.compile(r"^q\d\d$")
@@ -53,8 +53,11 @@ def _provider(config: pytest.Config):
         if not root.is_dir():
             raise pytest.UsageError(f"--impl {config.getoption('impl')}: no such folder {root}")
         if config.getoption("isolate"):
-            from .isolation import WorkerProvider  # imported only where needed
-            config._llm_provider = WorkerProvider(root)
+            try:
+                from .isolation import WorkerProvider  # imported only where needed
+                config._llm_provider = WorkerProvider(root)
+            except Exception as e:  # noqa: BLE001 - reported as the grader's fault, never the candidate's
+                raise GraderFault(f"cannot start the isolated worker: {type(e).__name__}: {e}") from e
         else:
             config._llm_provider = InProcessProvider(root)
     return config._llm_provider

@@ -1,0 +1,124 @@
+"""The CLI as users run it: grade, grade-many, release, progress, hint."""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import QUESTIONS
+from grader.questions import PROJECT_ROOT, get
+
+
+def llmgrade(*args: str, cwd: Path = PROJECT_ROOT, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "grader.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900)
+    if check:
+        assert proc.returncode == 0, f"llmgrade {' '.join(args)}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def handout(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("release") / "handout"
+    llmgrade("release", str(out))
+    return out
+
+
+def test_grade_stubs_gives_zero_with_one_line_per_question(tmp_path):
+    report = tmp_path / "r.json"
+    proc = llmgrade("grade", "exercises", "--no-timing", "--json", str(report))
+    rep = json.loads(report.read_text(encoding="utf-8"))
+    assert rep["score"] == 0 and rep["max_score"] > 0
+    for qid, q in rep["questions"].items():
+        assert q["notes"] and len(q["notes"]) == 1 and q["notes"][0].startswith("not implemented yet"), (qid, q["notes"])
+    assert "not implemented yet" in proc.stdout
+
+
+def test_gradescope_and_junit_outputs(tmp_path):
+    gs, xml = tmp_path / "results.json", tmp_path / "junit.xml"
+    llmgrade("grade", "solutions", "--only", "q21", "--quiet", "--gradescope", str(gs), "--junit", str(xml))
+    data = json.loads(gs.read_text(encoding="utf-8"))
+    assert data["score"] == get("q21").points and data["tests"][0]["max_score"] == get("q21").points
+    assert xml.read_text(encoding="utf-8").count("<testcase") > 10
+
+
+def test_grade_reports_missing_submission_as_a_grading_error(tmp_path):
+    proc = llmgrade("grade", str(tmp_path / "nope"), check=False)
+    assert proc.returncode == 2 and "cannot grade" in proc.stderr
+
+
+def _function_bodies(path: Path) -> dict[str, str]:
+    """Normalised source of every function body (docstring dropped) in a Python file."""
+    out = {}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body[1:] if (node.body and isinstance(node.body[0], ast.Expr)
+                                     and isinstance(getattr(node.body[0], "value", None), ast.Constant)) else node.body
+            if len(body) >= 2 or (body and not isinstance(body[0], ast.Raise)):
+                out[node.name] = "\n".join(ast.unparse(b) for b in body)
+    return out
+
+
+def test_release_contains_no_reference_code_and_no_hidden_tests(handout):
+    files = [p for p in handout.rglob("*") if p.is_file()]
+    top = {p.relative_to(handout).parts[0] for p in files}
+    assert top <= {"exercises", "grader", "scripts", "pyproject.toml", "README.md", ".gitignore"}, top
+    secret_files = [p for d in ("solutions", "tests", "mutants", "qa") for p in (PROJECT_ROOT / d).rglob("*.py")]
+    secret_texts = {p.read_bytes() for p in secret_files}
+    copied = [p for p in files if p.read_bytes() in secret_texts]
+    assert not copied, f"files of solutions/tests/mutants/qa copied into the handout: {copied}"
+    handout_bodies = {body for p in files if p.suffix == ".py" for body in _function_bodies(p).values()}
+    for qid in QUESTIONS:
+        ref = _function_bodies(PROJECT_ROOT / "solutions" / qid / get(qid).filename)
+        leaked = [name for name, body in ref.items() if body in handout_bodies]
+        assert not leaked, f"{qid}: reference function bodies found in the handout: {leaked}"
+    hidden_bodies = {b for p in (PROJECT_ROOT / "tests").rglob("test_*.py") for b in _function_bodies(p).values()}
+    assert not (hidden_bodies & handout_bodies), "a hidden test's body is in the handout"
+
+
+def test_handout_grader_refuses_to_grade_politely(handout):
+    proc = subprocess.run([sys.executable, "-m", "grader.cli", "grade"], cwd=handout, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(handout)))
+    assert proc.returncode == 2 and "not" in proc.stderr.lower()
+
+
+def test_progress_and_hints():
+    proc = llmgrade("progress")
+    assert "Progress [" in proc.stdout and "Next:" in proc.stdout
+    assert "not started" in proc.stdout
+    proc = llmgrade("hint", "q21", "3")
+    assert "[3]" in proc.stdout and "past_len" in proc.stdout
+
+
+def test_progress_moves_when_a_question_is_solved(handout, tmp_path):
+    work = tmp_path / "h"
+    shutil.copytree(handout, work)
+    q = get("q21")
+    shutil.copy2(PROJECT_ROOT / "solutions" / "q21" / q.filename, work / "exercises" / "q21" / q.filename)
+    proc = subprocess.run([sys.executable, "-m", "grader.cli", "progress"], cwd=work, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(work)))
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if " q21 " in ln)
+    assert "passing" in line, proc.stdout
+
+
+def test_grade_many_summarises_every_candidate(tmp_path):
+    subs = tmp_path / "subs"
+    shutil.copytree(PROJECT_ROOT / "solutions" / "q21", subs / "alice" / "q21")
+    shutil.copytree(PROJECT_ROOT / "exercises" / "q21", subs / "bob" / "q21")
+    out = tmp_path / "grades"
+    proc = subprocess.run([sys.executable, "-m", "grader.cli", "grade-many", str(subs), "-j", "2", "--out", str(out),
+                           "--no-timing"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    csv_text = (out / "summary.csv").read_text(encoding="utf-8")
+    rows = {ln.split(",")[0]: ln for ln in csv_text.splitlines()[1:]}
+    assert set(rows) == {"alice", "bob"}
+    assert (out / "summary.html").exists()
+    alice = json.loads((out / "reports" / "alice.json").read_text(encoding="utf-8"))
+    assert alice["questions"]["q21"]["points"] == get("q21").points
