@@ -1,0 +1,47 @@
+"""Q22: scaled dot-product attention. Read README.md first; run `pytest exercises/q22` to self-check.
+
+Weights are [in_features, out_features] and applied as x @ W (not nn.Linear's x @ W.T); no biases.
+Masks are boolean with True = "may attend".
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                 mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (out, weights).
+
+    q [..., T_q, d_k], k [..., T_k, d_k], v [..., T_k, d_v]; mask: BoolTensor broadcastable to [..., T_q, T_k].
+    weights [..., T_q, T_k] = softmax(q @ k^T / sqrt(d_k)) over the keys, 0 where the mask is False;
+    out [..., T_q, d_v] = weights @ v.
+    A query whose keys are ALL masked gets 0 weights and 0 output (not NaN).
+    The one fact: q.k of d_k unit-variance terms has variance d_k; dividing by sqrt(d_k) brings it back to 1.
+    Wrong shapes or a non-bool mask are a ValueError naming the argument. Keep the input dtype.
+    """
+    raise NotImplementedError
+
+
+def multi_head_attention(x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor,
+                         w_o: torch.Tensor, n_heads: int, causal: bool = True) -> torch.Tensor:
+    """Self-attention of x [..., T, d_model] with n_heads heads -> [..., T, d_model].
+
+    w_q, w_k, w_v, w_o are [d_model, d_model] and applied as x @ W. Head h owns columns
+    h*d_head:(h+1)*d_head of the projections (d_head = d_model // n_heads): reshape
+    [..., T, d_model] -> [..., T, H, d_head] -> transpose to [..., H, T, d_head], attend per head
+    (causal: position i sees positions <= i), undo the transpose and reshape, then @ w_o.
+    n_heads not dividing d_model, or a weight of the wrong shape, is a ValueError naming the argument.
+    """
+    raise NotImplementedError
+
+
+def dot_product_std(d_k: int, scaled: bool, n_samples: int, generator: torch.Generator) -> float:
+    """Draw n_samples pairs q, k in R^d_k with i.i.d. N(0, 1) entries (from generator) and return the
+    empirical std of q.k -- of q.k / sqrt(d_k) if scaled -- as a float.
+
+    Expect about sqrt(d_k) unscaled and about 1 scaled. Same generator seed, same result.
+    d_k < 1 or n_samples < 2 is a ValueError naming the argument.
+    """
+    raise NotImplementedError
