@@ -73,9 +73,11 @@ def run_suite(impl: Path, qid: str, xml: Path, extra: tuple[str, ...] = ()) -> l
     return junit.read(xml) if xml.exists() else []
 
 
-def kill(mutant: Mutant, work: Path) -> tuple[Mutant, list[junit.Outcome]]:
+def kill(mutant: Mutant, work: Path, every_test: bool = False) -> tuple[Mutant, list[junit.Outcome]]:
+    """Run the question's hidden suite on the mutant (stopping at the first failure unless every_test)."""
     impl = build(mutant, work)
-    return mutant, run_suite(impl, mutant.qid, work / f"{mutant.label.replace(':', '__')}.xml")
+    extra = () if every_test else ("-x",)
+    return mutant, run_suite(impl, mutant.qid, work / f"{mutant.label.replace(':', '__')}.xml", extra)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,12 +85,13 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("qids", nargs="*", help="questions (default: all that have mutants)")
     ap.add_argument("-j", "--jobs", type=int, default=2)
+    ap.add_argument("--every-test", action="store_true", help="run every hidden test, not just up to the first kill")
     args = ap.parse_args(argv)
     present = {q.qid for q in existing()}
     mutants = [m for m in catalog(args.qids or None) if m.qid in present]
     survivors = 0
     with tempfile.TemporaryDirectory() as tmp, cf.ThreadPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(kill, m, Path(tmp)) for m in mutants]
+        futures = [pool.submit(kill, m, Path(tmp), args.every_test) for m in mutants]
         for i, fut in enumerate(cf.as_completed(futures), 1):
             m, outcomes = fut.result()
             failed = [o for o in outcomes if o.status in ("failed", "error")]
