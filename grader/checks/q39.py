@@ -1,0 +1,259 @@
+"""Q39 property checks, shared by the self-check and the hidden suite.
+
+The distribution checks are seeded chi-square tests with a threshold that a correct implementation
+exceeds with probability below ``delta`` (1e-6 by default), proven without any large-sample
+approximation:
+
+    Pearson's statistic X^2 = sum_k (O_k - E_k)^2 / E_k, with E_k = n p_k.
+    Each count O_k is a sum of n independent Bernoulli(p_k) draws, so Bernstein's inequality gives
+        P(|O_k - E_k| >= c_k) <= 2 exp(-c_k^2 / (2 (n p_k (1 - p_k) + c_k / 3))).
+    Choosing c_k = L/3 + sqrt(L^2/9 + 2 L n p_k (1 - p_k)) with L = ln(2 V / delta) makes each bound
+    delta / V, so by the union bound, with probability >= 1 - delta every |O_k - E_k| < c_k and hence
+        X^2 < threshold = sum_k c_k^2 / E_k.
+    (Roughly 2 L (V - 1) + small terms: about 120 for V = 4, delta = 2e-7, against a chi-square
+    mean of V - 1 = 3; the price of a proof instead of an asymptotic quantile.)
+
+A wrong rule shifts the distribution from p to p'; then X^2 ~ noncentral chi-square with
+noncentrality lambda = n * sum_k (p'_k - p_k)^2 / p_k (mean V - 1 + lambda, standard deviation
+sqrt(2 (V - 1 + 2 lambda))), and the check fails whenever lambda sits many standard deviations above
+the threshold. The numbers for the p, q used by the suites are in their docstrings.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+
+from .core import assert_equal, fail
+
+# The rows used by the distribution checks (V = 4). In p_0 the target likes token 0, which the draft
+# almost never proposes (q_0[0] = 0.02): most of p_0[0]'s mass must come from the residual
+# norm(max(0, p - q)), so resampling from p, or accepting deterministically, is far off.
+P_ROWS = [[0.50, 0.20, 0.15, 0.15],   # p_0
+          [0.15, 0.15, 0.20, 0.50],   # p_1
+          [0.10, 0.60, 0.20, 0.10]]   # p_2: the bonus row for gamma = 2
+Q_ROWS = [[0.02, 0.30, 0.38, 0.30],   # q_0: acceptance rate sum(min(p_0, q_0)) = 0.52
+          [0.30, 0.38, 0.30, 0.02]]   # q_1: acceptance rate 0.52
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Thousands of calls on tiny tensors: on a busy machine, waking torch's worker threads for each one
+    costs milliseconds (a [3, 4] softmax took 23 ms on 2 threads under load, 1 us on one)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def bernstein_threshold(probs: list[float], n: int, delta: float) -> float:
+    """A value Pearson's X^2 over n draws from probs exceeds with probability < delta (module docstring)."""
+    V = len(probs)
+    L = math.log(2 * V / delta)
+    total = 0.0
+    for p in probs:
+        var = n * p * (1 - p)
+        c = L / 3 + math.sqrt(L * L / 9 + 2 * L * var)
+        total += c * c / (n * p)
+    return total
+
+
+def chi_square(counts: list[int], probs: list[float]) -> float:
+    n = sum(counts)
+    return sum((o - n * p) ** 2 / (n * p) for o, p in zip(counts, probs))
+
+
+def check_distribution(counts: list[int], probs: list[float], delta: float, what: str, hint: str) -> None:
+    """Fail if counts (n draws) are not plausibly from probs: X^2 above the Bernstein threshold."""
+    n = sum(counts)
+    if n == 0:
+        fail(f"{what}: no samples to test")
+    x2 = chi_square(counts, probs)
+    limit = bernstein_threshold(probs, n, delta)
+    if x2 > limit:
+        expected = [round(n * p, 1) for p in probs]
+        fail(f"{what} is not distributed as the target's: over {n} draws the counts are {counts}, expected "
+             f"about {expected}; chi-square {x2:.1f} > {limit:.1f} (a correct implementation exceeds this "
+             f"with probability < {delta:.0e})", hint)
+
+
+def check_step_distribution(speculative_step, *, n_trials: int, seed: int, dtype=torch.float64,
+                            delta: float = 1e-6) -> None:
+    """speculative_step emits tokens distributed exactly as the target's, position by position.
+
+    gamma = 2 with the rows P_ROWS, Q_ROWS. Each trial draws the draft tokens x_i ~ q_i here, then makes
+    one call with the same generator object (so it must give fresh randomness every call). Checks:
+    every output is 1..3 tokens whose all-but-last equal the drafts (the accepted prefix); token 0 is
+    distributed as p_0; token 1, in the trials that reach it, as p_1; token 2 (the bonus) as p_2; the
+    mean length is 1 + b_0 + b_0 b_1 (b_i = sum(min(p_i, q_i))) within Hoeffding's bound.
+    delta is split over the four checks.
+    """
+    p = torch.tensor(P_ROWS, dtype=dtype)
+    q = torch.tensor(Q_ROWS, dtype=dtype)
+    gamma, V = q.shape
+    g_draft = torch.Generator().manual_seed(seed)
+    drafts = torch.stack([torch.multinomial(q[i].double(), n_trials, replacement=True, generator=g_draft)
+                          for i in range(gamma)], dim=1)  # [n_trials, gamma], x_i ~ q_i
+    g = torch.Generator().manual_seed(seed + 1)
+    counts = [[0] * V for _ in range(gamma + 1)]
+    lengths: list[int] = []
+    distinct = set()
+    what = f"speculative_step (gamma = {gamma}, V = {V}, {dtype})"
+    with one_thread():
+        outputs = [speculative_step(p, q, drafts[n].clone(), g) for n in range(n_trials)]
+    for n, out in enumerate(outputs):
+        x = drafts[n]
+        if not isinstance(out, torch.Tensor) or out.dim() != 1 or out.dtype != torch.long:
+            fail(f"{what} should return a 1-D LongTensor of emitted tokens, got "
+                 f"{getattr(out, 'dtype', type(out).__name__)} of shape {tuple(getattr(out, 'shape', ()))}")
+        toks = out.tolist()
+        if not 1 <= len(toks) <= gamma + 1:
+            fail(f"{what} returned {len(toks)} tokens {toks} for draft tokens {x.tolist()}; expected 1 to "
+                 f"gamma + 1 = {gamma + 1}: the accepted drafts, then exactly one corrected or bonus token",
+                 hint="stop at the first rejection; add a bonus token from p_gamma only when every draft is accepted")
+        if toks[:-1] != x.tolist()[:len(toks) - 1]:
+            fail(f"{what} returned {toks} for draft tokens {x.tolist()}: every token but the last must be an "
+                 f"accepted draft token, in order",
+                 hint="walk the drafts in order; the first rejected one is replaced and ends the step")
+        if any(not 0 <= t < V for t in toks):
+            fail(f"{what} returned {toks}: tokens must lie in [0, {V})")
+        for i, t in enumerate(toks):
+            counts[i][t] += 1
+        lengths.append(len(toks))
+        distinct.add(tuple(toks))
+    if len(distinct) == 1:
+        fail(f"{what} returned {distinct.pop()} in all {n_trials} calls with the same generator object",
+             hint="draw every random number from the generator you are given (it carries its state from call to "
+                  "call); do not seed a new one")
+    hint = ("accept draft x with probability min(1, p(x)/q(x)) using a uniform draw; on rejection sample from "
+            "norm(max(0, p - q)), not from p")
+    part = delta / 4
+    names = ["the first emitted token", "the second emitted token (in the trials that accept draft 0)",
+             "the bonus token (in the trials that accept both drafts)"]
+    for i in range(gamma + 1):
+        check_distribution(counts[i], P_ROWS[i], part, f"{what}: {names[i]}",
+                           hint if i < gamma else "when every draft is accepted, sample one more token from "
+                                                   "p_gamma = target_probs[gamma]")
+    beta = [sum(min(a, b) for a, b in zip(P_ROWS[i], Q_ROWS[i])) for i in range(gamma)]
+    mean_len = 1 + beta[0] + beta[0] * beta[1]
+    # Hoeffding: lengths lie in [1, gamma + 1], so P(|mean - E| >= t) <= 2 exp(-2 n t^2 / gamma^2).
+    t = gamma * math.sqrt(math.log(2 / part) / (2 * n_trials))
+    got = sum(lengths) / n_trials
+    if abs(got - mean_len) >= t:
+        fail(f"{what} emitted {got:.3f} tokens per call on average over {n_trials} calls; expected "
+             f"1 + b0 + b0*b1 = {mean_len:.3f} (b_i = sum(min(p_i, q_i)) is the acceptance rate; "
+             f"allowed deviation {t:.3f})", hint)
+
+
+def deterministic_cases(speculative_step, dtype=torch.float64) -> None:
+    """Steps whose outcome does not depend on the random numbers."""
+    g = torch.Generator().manual_seed(0)
+    V = 4
+    same = torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1], [0.25, 0.25, 0.25, 0.25]], dtype=dtype)
+    bonus = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=dtype)
+    for x in ([2, 0, 1], [3, 3, 3], [0, 1, 2]):
+        # p_i == q_i: every draft is accepted (min(1, p/q) = 1); the bonus row is one-hot on token 3.
+        out = speculative_step(torch.cat([same, bonus[None]]), same.clone(), torch.tensor(x), g)
+        assert_equal(out, torch.tensor(x + [3]), f"speculative_step with p_i == q_i, drafts {x}, p_3 one-hot on 3",
+                     hint="p == q accepts every draft; then the bonus token comes from target_probs[gamma]")
+    # Draft 1 is impossible under the target (p_1[0] = 0): rejected for sure; the residual
+    # max(0, p_1 - q_1) = [0, 0, 0.5, 0] leaves only token 2. Nothing after it is looked at.
+    p = torch.tensor([[0.4, 0.3, 0.2, 0.1], [0.0, 0.5, 0.5, 0.0], [0.25] * 4, [0.25] * 4], dtype=dtype)
+    q = torch.tensor([[0.4, 0.3, 0.2, 0.1], [0.5, 0.5, 0.0, 0.0], [0.25] * 4], dtype=dtype)
+    for first in (0, 3):
+        x = [first, 0, 1]
+        out = speculative_step(p.clone(), q.clone(), torch.tensor(x), g)
+        assert_equal(out, torch.tensor([first, 2]), f"speculative_step where draft 1 (token 0) has p = 0, "
+                                                   f"drafts {x}",
+                     hint="a rejected draft is replaced by a sample from norm(max(0, p - q)) and ends the step")
+    # gamma = 0: no drafts, just one token from p_0.
+    out = speculative_step(torch.tensor([[0.0, 1.0, 0.0, 0.0]], dtype=dtype), torch.zeros(0, V, dtype=dtype),
+                           torch.zeros(0, dtype=torch.long), g)
+    assert_equal(out, torch.tensor([1]), "speculative_step with gamma = 0 and p_0 one-hot on token 1")
+
+
+# --- models for speculative_generate ---------------------------------------------------------------------
+
+def trigram_model(table: torch.Tensor, pos_bias: torch.Tensor | None = None, calls: list[int] | None = None):
+    """ids [T] -> logits [T, V]: row t = table[ids[t-1], ids[t]] + pos_bias[t] (table [V+1, V, V]; index V
+    stands for 'no previous token'; pos_bias [n_ctx, V] keeps greedy output from cycling). Causal by
+    construction, cheap and deterministic. If given, calls[0] counts the calls."""
+    V = table.shape[-1]
+
+    def model(ids):
+        ids = torch.as_tensor(ids)
+        if ids.dim() != 1 or ids.is_floating_point():
+            raise ValueError(f"the model takes ids as a 1-D LongTensor [T], got shape {tuple(ids.shape)}")
+        if calls is not None:
+            calls[0] += 1
+        prev = torch.cat([torch.tensor([V]), ids[:-1]])
+        logits = table[prev, ids]  # [T, V]
+        if pos_bias is not None:
+            logits = logits + pos_bias[: len(ids)]
+        return logits.clone()
+
+    return model
+
+
+def greedy_reference_tokens(model, prompt: torch.Tensor, n_new: int) -> list[int]:
+    """Plain greedy decoding, one model call per token (the ground truth for greedy speculation)."""
+    seq = prompt.tolist()
+    for _ in range(n_new):
+        seq.append(int(model(torch.tensor(seq))[-1].argmax()))
+    return seq[len(prompt):]
+
+
+def greedy_models(seed: int, V: int, agree: float, n_ctx: int = 128, dtype=torch.float64):
+    """(target table, draft table, position bias): the draft's argmax agrees with the target's in about
+    `agree` of the (previous, current) contexts and is wrong, by a clear margin, in the others."""
+    g = torch.Generator().manual_seed(seed)
+    target = 3 * torch.randn(V + 1, V, V, generator=g, dtype=dtype)
+    pos_bias = 2 * torch.randn(n_ctx, V, generator=g, dtype=dtype)
+    draft = target + 0.01 * torch.randn(V + 1, V, V, generator=g, dtype=dtype)
+    flip = torch.rand(V + 1, V, generator=g) > agree
+    for a, b in flip.nonzero().tolist():
+        draft[a, b] = draft[a, b].roll(1)  # the draft now prefers another token here (if agree < 1)
+    return target, draft, pos_bias
+
+
+def check_generate_distribution(speculative_generate, *, n_trials: int, seed: int, gamma: int = 2,
+                                delta: float = 1e-6) -> None:
+    """Sampling mode: the first two new tokens are distributed as the target's (a bigram model).
+
+    The target's next-token rows are P_ROWS-like and the draft's Q_ROWS-like, so the draft proposes
+    what the target rarely wants. Tests the first token's distribution and the second token's marginal
+    sum_a P(a) P(. | a), each with delta / 2.
+    """
+    V = 4
+    p = torch.tensor([P_ROWS[0], P_ROWS[1], P_ROWS[2], [0.25, 0.25, 0.25, 0.25]], dtype=torch.float64)
+    q = torch.tensor([Q_ROWS[0], Q_ROWS[1], [0.7, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, 0.7]], dtype=torch.float64)
+    tgt_table, dr_table = p.log(), q.log()  # bigram: logits after token a are table[a]
+
+    def target(ids):
+        return tgt_table[torch.as_tensor(ids)].clone()
+
+    def draft(ids):
+        return dr_table[torch.as_tensor(ids)].clone()
+
+    prompt = torch.tensor([3, 0])  # the target's first distribution is p[0]
+    g = torch.Generator().manual_seed(seed)
+    first = [0] * V
+    second = [0] * V
+    what = f"speculative_generate(sampling, gamma = {gamma}, n_new = 2)"
+    with one_thread():
+        outputs = [speculative_generate(target, draft, prompt.clone(), 2, gamma, generator=g) for _ in range(n_trials)]
+    for out in outputs:
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2,) or out.dtype != torch.long:
+            fail(f"{what} should return a LongTensor of shape (2,), got "
+                 f"{getattr(out, 'dtype', type(out).__name__)} of shape {tuple(getattr(out, 'shape', ()))}")
+        a, b = out.tolist()
+        first[a] += 1
+        second[b] += 1
+    hint = ("in sampling mode draw each draft token from softmax(draft logits) with the generator, and pass "
+            "those probabilities and the target's softmax rows to speculative_step")
+    check_distribution(first, p[0].tolist(), delta / 2, f"{what}: the first new token", hint)
+    marginal = (p[0] @ p).tolist()  # P(second = b) = sum_a p_0(a) p(b | a)
+    check_distribution(second, marginal, delta / 2, f"{what}: the second new token", hint)
