@@ -88,12 +88,19 @@ def measured_call(fn, *args, **kwargs) -> tuple[Any, dict]:
 
     Writing 5 to /proc/self/clear_refs resets the process's peak RSS to its current RSS, so the peak
     read after the call is the high-water mark of this call alone. torch on CPU allocates through
-    malloc and touches what it allocates, so a T x T score matrix shows up here in full.
+    malloc and touches what it allocates, so a T x T score matrix shows up here in full (blocks above
+    glibc's mmap threshold, at most 32 MiB, are always fresh mappings; smaller ones may reuse freed
+    heap pages, which malloc_trim hands back to the kernel first).
     ``peak_rss_bytes`` is None where the kernel does not offer this.
     """
-    import time
+    import ctypes
     import gc
+    import time
     gc.collect()
+    try:  # hand freed heap pages back to the kernel, so reused memory counts as growth too
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     reset = False
     try:
         with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
