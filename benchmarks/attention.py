@@ -54,6 +54,11 @@ def main() -> None:
         b.loglog(ts, [max(m, 0.1) for m in res[name][1]], "o-", label=name, color=f"C{i}")
     full = [8 * t * t * 4 / 2**20 for t in ts]
     b.loglog(ts, full, "k:", label="one H×T×T float32 score matrix")
+    for ax in (a, b):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ts)
+        ax.set_xticklabels([str(t) for t in ts])
+        ax.minorticks_off()
     a.set_xlabel("T")
     a.set_ylabel("time per call (ms)")
     a.set_title("Q36: causal attention, H=8, D=64, 1 thread")
