@@ -12,6 +12,10 @@ from typing import Callable
 
 from .core import fail
 
+# Every comparison made in this process, as (what, ratio, threshold): read by the timing-reliability
+# tool (benchmarks/timing_reliability.py) to report the measured ratios, not just pass/fail.
+RECORDED: list[tuple[str, float, float]] = []
+
 
 @dataclass(frozen=True)
 class Ratio:
@@ -57,6 +61,7 @@ def compare_speed(fast: Callable[[], object], slow: Callable[[], object], *, min
                   cause: str, warmup: int = 1, repeats: int = 5) -> Ratio:
     """Fail unless ``fast`` runs at least ``min_ratio`` times faster than ``slow`` (medians)."""
     r = measure(fast, slow, warmup=warmup, repeats=repeats)
+    RECORDED.append((what, r.ratio, min_ratio))
     if r.ratio < min_ratio:
         fail(f"{what} is only {r}; it must be at least {min_ratio:g}x faster", hint=f"usually {cause}")
     return r

@@ -1,0 +1,137 @@
+"""How reliable are the timing tests? Run them N times against the references (every run must pass)
+and against the correct-but-slow mutants (every run must fail), on a quiet machine and with the other
+core kept busy, and report false failures, false passes and the measured ratios.
+
+    python benchmarks/timing_reliability.py --runs 20            # quiet, then busy; prints a Markdown table
+    python benchmarks/timing_reliability.py --runs 20 --no-busy --no-isolate
+
+A mutant counts as "slow" when it passes every non-timing hidden test (it is correct, only slow).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from grader import junit  # noqa: E402
+from grader.mutants import build, catalog  # noqa: E402
+
+
+def timing_questions() -> list[str]:
+    out = []
+    for d in sorted((ROOT / "tests").glob("q*")):
+        if any("mark.timing" in p.read_text(encoding="utf-8") for p in d.glob("test_*.py")):
+            out.append(d.name)
+    return out
+
+
+def pytest(qid: str, impl: Path, xml: Path, *extra: str) -> list[junit.Outcome]:
+    env = dict(os.environ, PYTHONPATH=f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "tests" / qid), "--impl", str(impl), "-q",
+                    "-p", "no:cacheprovider", "-p", "repeat_timing", f"--junitxml={xml}", "-o", "junit_family=xunit1",
+                    *extra], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return junit.read(xml) if xml.exists() else []
+
+
+def slow_mutants(qids: list[str], work: Path) -> list[tuple[str, str, Path]]:
+    found = []
+    for m in catalog(qids):
+        impl = build(m, work)
+        outs = pytest(m.qid, impl, work / f"{m.qid}_{m.name}_fn.xml", "-m", "not timing")
+        if outs and all(o.status == "passed" for o in outs):
+            found.append((m.qid, m.name, impl))
+    return found
+
+
+def spin() -> None:  # keeps one core busy
+    while True:
+        pass
+
+
+def run(label: str, qid: str, impl: Path, runs: int, isolate: bool, work: Path) -> dict:
+    xml, ratios = work / f"{label}_{qid}.xml", work / f"{label}_{qid}.json"
+    extra = ["-m", "timing", "--repeat", str(runs), "--ratios-out", str(ratios)] + (["--isolate"] if isolate else [])
+    outs = pytest(qid, impl, xml, *extra)
+    recs = json.loads(ratios.read_text(encoding="utf-8")) if ratios.exists() else []
+    by_test: dict[str, dict] = {}
+    for o in outs:
+        name = o.nodeid.split("::")[-1].split("[")[0]
+        d = by_test.setdefault(name, {"passed": 0, "total": 0, "ratios": []})
+        d["total"] += 1
+        d["passed"] += o.status == "passed"
+    for r in recs:
+        name = r["test"].split("::")[-1]
+        if name in by_test:
+            by_test[name]["ratios"].append(r["ratio"])
+            by_test[name]["threshold"] = r["threshold"]
+    return by_test
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--no-busy", action="store_true", help="only the quiet machine")
+    ap.add_argument("--no-isolate", action="store_true", help="run submissions in-process (default: isolated worker)")
+    args = ap.parse_args()
+    qids = timing_questions()
+    rows, problems = [], 0
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        mutants = slow_mutants(qids, work)
+        print(f"timing tests in {', '.join(qids)}; slow mutants: {', '.join(f'{q}:{n}' for q, n, _ in mutants)}",
+              flush=True)
+        for busy in ([False] if args.no_busy else [False, True]):
+            spinner = None
+            if busy:
+                spinner = mp.Process(target=spin, daemon=True)
+                spinner.start()
+            try:
+                subjects = [(q, "reference", ROOT / "solutions", True) for q in qids] + \
+                           [(q, f"mutant {n}", impl, False) for q, n, impl in mutants]
+                for qid, who, impl, should_pass in subjects:
+                    res = run(f"{'busy' if busy else 'quiet'}_{who.replace(' ', '_')}", qid, impl, args.runs,
+                              not args.no_isolate, work)
+                    for test, d in res.items():
+                        wrong = d["total"] - d["passed"] if should_pass else d["passed"]
+                        if not should_pass and test not in _killing_tests(res):
+                            continue
+                        problems += wrong if should_pass else 0
+                        rs = d["ratios"] or [float("nan")]
+                        rows.append((("busy" if busy else "quiet"), qid, who, test, d["passed"], d["total"],
+                                     "false failures" if should_pass else "false passes", wrong,
+                                     min(rs), statistics.median(rs), max(rs), d.get("threshold", float("nan"))))
+                        print(f"{rows[-1][0]:5} {qid} {who:<32} {test:<44} passed {d['passed']:>2}/{d['total']:<2} "
+                              f"{rows[-1][6]} {wrong}  ratio min/med/max {min(rs):.1f}/{statistics.median(rs):.1f}/"
+                              f"{max(rs):.1f} (threshold {d.get('threshold', float('nan')):g})", flush=True)
+            finally:
+                if spinner:
+                    spinner.terminate()
+        false_passes = {}
+        for r in rows:
+            if r[6] == "false passes":
+                false_passes.setdefault((r[0], r[1], r[2]), []).append(r[4] < r[5])
+    print("\n| machine | question | implementation | test | passed | false failures / passes | ratio min / median / max | threshold |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} | `{r[3]}` | {r[4]}/{r[5]} | {r[6]}: {r[7]} | "
+              f"{r[8]:.1f} / {r[9]:.1f} / {r[10]:.1f} | {r[11]:g} |")
+    return 1 if problems else 0
+
+
+def _killing_tests(res: dict) -> set[str]:
+    """For a slow mutant, the timing tests that are meant to catch it: those it fails at least once."""
+    return {t for t, d in res.items() if d["passed"] < d["total"]} or set(res)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
