@@ -239,18 +239,20 @@ def test_sample_bad_arguments(sub, args, kwargs, mentions):
 # distributions interleaved) and fails only if (a) a token of probability 0 is drawn — impossible for a
 # correct sampler — or (b) the Pearson chi-square statistic of the counts against the exact truncated
 # distribution (from the reference, in float64) exceeds its chi-square quantile at significance 1e-7.
-# Every kept token's expected count is >= 4800 (props.MIN_EXPECTED enforces >= 1000), where the Pearson
-# statistic follows its chi-square law closely, so a correct sampler — whatever order it consumes random
-# numbers in — fails a test with probability <= 1e-7 and this suite's 4 statistical tests together with
-# probability <= 4e-7 < 1e-6. Every top-p prefix mass is >= 0.02 away from p, so float32/float64 rounding
+# Every kept token's expected count is >= 5100 (props.MIN_EXPECTED enforces >= 1000), where the Pearson
+# statistic follows its chi-square law closely (measured with torch.multinomial, 20000 runs at expected
+# counts as low as 94: rejection rates 0.0993 / 0.0092 / 0.00115 / 0.0001 at significance 0.1 / 0.01 /
+# 0.001 / 1e-4), so a correct sampler — whatever order it consumes random numbers in — fails a test with
+# probability <= 1e-7, and this suite's 4 statistical tests together with probability <= 4e-7 < 1e-6. Every top-p prefix mass is >= 0.02 away from p, so float32/float64 rounding
 # cannot change the kept set.
 #
 # Power ("fails every time"), from the mutants in mutants/q33.toml, computed per test below: a mutant
 # that keeps a token the reference cuts draws it with probability q_out per row, so it escapes the exact
-# check with probability (1 - q_out)^n <= 10^-2000 here; a mutant that drops a kept token observes 0
-# where n·p >= 4800 is expected, which alone adds n·p to the statistic (a deterministic ~100x above the
+# check with probability (1 - q_out)^n <= 10^-4400 here; a mutant that drops a kept token observes 0
+# where n·p >= 5100 is expected, which alone adds n·p to the statistic (deterministically > 100x the
 # quantile); a mutant with the same support has noncentrality lambda = n·sum((q-p)^2/p), and the
-# statistic (mean df + lambda, sd sqrt(2(df + 2 lambda))) lies tens of sd above the quantile.
+# statistic (mean df + lambda, sd sqrt(2(df + 2 lambda))) lies >= 38 sd above the quantile. Checked by
+# running each test with 10 other seeds against the reference (0 failures) and each mutant (10/10).
 
 N_DRAWS = 120_000
 
@@ -279,10 +281,11 @@ def test_sample_temperature_then_top_p(sub, ref):
 
     Rows are 0.5·log(p) so that softmax(rows / 0.5) = p: kept sets {0.45,0.25,0.15}, {0.85} alone, and
     {0.22,0.19,0.16,0.13,0.12} (prefix masses 0.70/0.85, 0.85, 0.70/0.82 around p = 0.8); df = 6,
-    quantile 43.3. Mutants: drops the crossing token -> lambda ~ 15400 (an observed 0 where 7000+ are
-    expected); keeps one extra token -> that token drawn w.p. >= 0.066 per row, P(never) <= 10^-1100;
-    temperature applied after the cut (top-p measured at temperature 1 keeps 4, 2 and 6 tokens) ->
-    q_out >= 0.099, P(never) <= 10^-1800; mask left in sorted order -> q_out >= 0.15; greedy -> lambda ~ 145000.
+    quantile 43.3. Mutants: drops the crossing token -> lambda = 15429 (an observed 0 where 5854+ are
+    expected; 62 sd above the quantile); keeps one extra token -> that token drawn w.p. >= 0.066 per row,
+    P(never) = 10^-4557; temperature applied after the cut (top-p measured at temperature 1 keeps 4, 2
+    and 6 tokens) -> q_out >= 0.099, P(never) = 10^-6575; mask left in sorted order -> q_out >= 0.15;
+    logits * T -> q_out >= 0.24; greedy -> lambda = 144646.
     """
     rows = _scenario_rows([0.5 * _logp([0.45, 0.25, 0.15, 0.08, 0.04, 0.015, 0.008, 0.004, 0.002, 0.001]),
                            0.5 * _logp([0.85, 0.06, 0.04, 0.02, 0.01, 0.008, 0.006, 0.004, 0.001, 0.001]),
@@ -295,8 +298,9 @@ def test_sample_top_k_with_ties(sub, ref):
 
     Rows: [3,2,1,1,0,-1,-2,-3] (tie AT the k-th value: 4 tokens kept), [2.5,2.5,1,0.5,...] (tie above
     it: 3 kept), [2,1.2,0.7,0.3,...] (no tie: 3 kept); df = 7, quantile 45.7. Mutants: exactly k tokens
-    (ties dropped) -> a kept token observed 0 times where 5100+ are expected, lambda ~ 5900; threshold at
-    sorted index k (k+1 kept) -> q_out >= 0.10 in two rows, P(never) <= 10^-1800; greedy -> lambda ~ 137000.
+    (ties dropped) -> a kept token observed 0 times where 5167 are expected, lambda = 5933 (38 sd);
+    threshold at sorted index k (k+1 kept) -> q_out >= 0.10 in two rows, P(never) = 10^-4418;
+    logits * T -> lambda = 21779; greedy -> lambda = 136619.
     """
     rows = _scenario_rows([torch.tensor([3.0, 2, 1, 1, 0, -1, -2, -3], dtype=torch.float64),
                            torch.tensor([2.5, 2.5, 1, 0.5, 0, -1, -2, -3], dtype=torch.float64),
@@ -309,8 +313,9 @@ def test_sample_top_k_then_top_p(sub, ref):
 
     Row 1 p = [0.3,0.25,0.2,...]: top-3 renormalised [0.4,0.33,0.27], prefix 0.4/0.73 -> 2 kept; measured
     on the full distribution (prefix 0.3/0.55/0.75) it would keep 3. Row 2 [0.4,0.3,0.1,...] -> 2 kept.
-    df = 2, quantile 32.2. Mutants: top-p before renormalising -> q_out = 0.27, P(never) <= 10^-8000;
-    crossing token dropped -> lambda ~ 95000; one extra -> q_out >= 0.125; k+1 kept -> q_out = 0.27.
+    df = 2, quantile 32.2. Mutants: top-p before renormalising -> q_out = 0.27, P(never) = 10^-8082;
+    crossing token dropped -> lambda = 95000; one extra -> q_out >= 0.125, P(never) = 10^-11561;
+    k+1 kept -> q_out = 0.27; mask left in sorted order -> an empty kept set (NaN probabilities).
     """
     rows = _scenario_rows([_logp([0.3, 0.25, 0.2, 0.1, 0.08, 0.04, 0.02, 0.01]),
                            _logp([0.4, 0.3, 0.1, 0.08, 0.05, 0.04, 0.02, 0.01])], 20)
@@ -320,8 +325,8 @@ def test_sample_top_k_then_top_p(sub, ref):
 def test_sample_temperature_only(sub, ref):
     """temperature 2 with no cut, float32 logits, two rows of 6 tokens, n = 60000 draws each.
 
-    df = 10, quantile 52.3. Mutants: logits * T instead of / T -> lambda ~ 100000+ (computed: the
-    distributions differ by up to 0.2 in probability); greedy -> lambda ~ 370000.
+    df = 10, quantile 52.3. Mutants: logits * T instead of / T -> lambda = 55055 (117 sd above the
+    quantile); greedy -> lambda = 373130.
     """
     rows = torch.tensor([[1.0, 0.5, 0.0, -0.5, -1.0, 0.2], [0.3, -0.2, 0.8, 0.0, -1.0, 0.5]], dtype=torch.float64)
     _run(sub, ref, rows, torch.float32, seed=404, temperature=2.0, top_k=None, top_p=None)
