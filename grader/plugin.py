@@ -29,6 +29,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "shaped like exercises/ (qNN/<module>.py)")
     group.addoption("--isolate", action="store_true", default=False,
                     help="run the submission in an isolated worker process (the grader's mode)")
+    group.addoption("--call-timeout", type=float, default=None, metavar="SECONDS",
+                    help="with --isolate: wall-clock limit per call into the submission (default 60)")
 
 
 def resolve_impl(value: str, base: Path = PROJECT_ROOT) -> Path:
@@ -55,7 +57,7 @@ def _provider(config: pytest.Config):
         if config.getoption("isolate"):
             try:
                 from .isolation import WorkerProvider  # imported only where needed
-                config._llm_provider = WorkerProvider(root)
+                config._llm_provider = WorkerProvider(root, call_timeout=config.getoption("call_timeout"))
             except Exception as e:  # noqa: BLE001 - reported as the grader's fault, never the candidate's
                 raise GraderFault(f"cannot start the isolated worker: {type(e).__name__}: {e}") from e
         else:

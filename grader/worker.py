@@ -1,0 +1,456 @@
+"""The worker's request loop: runs INSIDE the isolated process, next to the submission.
+
+It loads the trusted copies of the question's given modules, then the submission, and answers the
+trusted side's requests (call a function or a handle, read an attribute, ...) with plain data
+(``grader.wire``). Objects that are not plain data stay here and go back as handles. Callables from
+the trusted side arrive as stubs that call back. Everything in this process, this code included, is
+at the submission's mercy; the trusted side relies on nothing said here beyond what it can check.
+"""
+from __future__ import annotations
+
+import builtins
+import importlib.util
+import sys
+import traceback
+from typing import Any
+
+import torch
+
+from . import wire
+from .loading import SubmissionError, load_path, measured_call
+
+# Errors that cross as themselves (the hidden suites test for ValueError and friends).
+PASS_THROUGH = ("ValueError", "TypeError", "IndexError", "KeyError", "ZeroDivisionError", "OverflowError",
+                "RuntimeError")
+MAX_TEXT = 4000
+_MISSING = object()
+
+
+class CallbackError(Exception):
+    """Raised inside the worker when a callable of the trusted side raised."""
+
+
+class CallbackAbort(BaseException):
+    """Raised inside the worker when a callable of the trusted side raised a BaseException."""
+
+
+class CallbackStub:
+    """Stands in for a callable of the trusted side: calling it asks the trusted side to run it."""
+
+    __slots__ = ("_worker", "_cid", "__weakref__")
+
+    def __init__(self, worker: "Worker", cid: int):
+        self._worker = worker
+        self._cid = cid
+
+    def __call__(self, *args, **kwargs):
+        return self._worker.callback(self._cid, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<callable of the grader #{self._cid}>"
+
+
+class WorkerEncoder(wire.Encoder):
+    def __init__(self, worker: "Worker"):
+        super().__init__(worker.limits)
+        self.worker = worker
+
+    def other(self, obj: Any) -> None:
+        if isinstance(obj, _Encoded):  # a value encoded before (the write-back), spliced in as it is
+            self._flush()
+            self.parts.extend(obj.parts)
+            return
+        if isinstance(obj, CallbackStub):
+            self.buf += b"k" + wire._U64.pack(obj._cid)
+            return
+        cls = type(obj)
+        if wire.is_dataclass_instance(obj):
+            self.dataclass_value(obj)
+            return
+        if getattr(cls, "__module__", None) in self.worker.given and hasattr(cls, "to_wire") \
+                and hasattr(cls, "from_wire"):
+            self.wire_object(obj)
+            return
+        hid = self.worker.register(obj)
+        self.buf += b"h" + wire._U64.pack(hid)
+        self.value(_type_name(obj))
+        self.buf += bytes([1 if callable(obj) else 0])
+
+
+class FingerprintEncoder(WorkerEncoder):
+    """Arguments without tensor data: tensors by dtype, shape and version counter; objects by identity."""
+
+    def tensor(self, t: torch.Tensor, flags: int = 0) -> None:
+        self.buf += b"x" + wire._U64.pack(id(t)) + wire._U64.pack(t._version)
+        self.value(str(t.dtype))
+        self.value(tuple(t.shape))
+
+    def other(self, obj: Any) -> None:
+        self.buf += b"?" + wire._U64.pack(id(obj))
+
+    def generator(self, g) -> None:
+        self.buf += b"?" + wire._U64.pack(id(g))
+
+
+class WritebackEncoder(WorkerEncoder):
+    """Arguments as they are after the call; tensors not changed are references to the originals."""
+
+    def __init__(self, worker: "Worker", versions: dict[int, tuple[int, int]]):
+        super().__init__(worker)
+        self.inline_all = True  # spliced into another message: no segments of its own
+        self.versions = versions  # id(tensor) -> (index in the request, version before the call)
+
+    def tensor(self, t: torch.Tensor, flags: int = 0) -> None:
+        known = self.versions.get(id(t))
+        if known is not None and known[1] == t._version:
+            self.buf += b"U" + wire._U32.pack(known[0])
+            return
+        super().tensor(t)
+
+    def generator(self, g) -> None:
+        self.buf += b"N"
+
+
+class WorkerDecoder(wire.Decoder):
+    def __init__(self, data, worker: "Worker", segments: list[torch.Tensor]):
+        super().__init__(data, worker.limits, segments)
+        self.worker = worker
+        self.tensors: list[torch.Tensor] = []
+
+    def received(self, t: torch.Tensor) -> torch.Tensor:
+        self.tensors.append(t)
+        return t
+
+    def callable_ref(self, cid: int) -> Any:
+        return self.worker.stub(cid)
+
+    def handle(self, hid: int, typename: str, flags: int) -> Any:
+        try:
+            return self.worker.handles[hid]
+        except KeyError:
+            raise wire.WireError(f"unknown handle {hid}") from None
+
+    def dataclass_value(self, module: str, qualname: str, fields: dict) -> Any:
+        cls = self.worker.given_class(module, qualname)
+        if cls is not None and wire.dataclasses.is_dataclass(cls):
+            return wire.build_dataclass(cls, fields)
+        return fields
+
+    def wire_object(self, module: str, qualname: str, state: Any) -> Any:
+        cls = self.worker.given_class(module, qualname)
+        if cls is None or not hasattr(cls, "from_wire"):
+            raise wire.WireError(f"{module}.{qualname} is not a class of a given module")
+        return cls.from_wire(state)
+
+
+def _type_name(obj: Any) -> str:
+    try:
+        return type(obj).__name__[:100]
+    except Exception:  # noqa: BLE001
+        return "object"
+
+
+def _text(fn, limit: int = MAX_TEXT) -> str:
+    try:
+        s = fn()
+        s = str.__str__(s) if isinstance(s, str) else "<not a str>"
+    except BaseException:  # noqa: BLE001 - a hostile __str__
+        s = "<unprintable>"
+    return s if len(s) <= limit else s[:limit] + " ..."
+
+
+class Worker:
+    def __init__(self, sock, spec: dict, workdir: str):
+        self.sock = sock
+        self.spec = spec
+        self.qid = spec["qid"]
+        self.filename = spec["filename"]
+        self.given = set(spec["given"])
+        self.workdir = workdir
+        self.path = f"{workdir}/{self.qid}/{self.filename}"
+        self.limits = wire.Limits()
+        self.module = None
+        self.handles: dict[int, Any] = {}
+        self._handle_of: dict[int, int] = {}
+        self._next_handle = 1
+        self._stubs: dict[int, CallbackStub] = {}
+
+    # --- plumbing ---------------------------------------------------------------------------------
+    def send(self, obj: Any, encoder: wire.Encoder | None = None) -> None:
+        enc = encoder or WorkerEncoder(self)
+        try:
+            parts = enc.message(obj)
+        except BaseException as e:  # noqa: BLE001 - what the submission produced cannot cross: say so
+            parts = WorkerEncoder(self).message(("error", {"kind": "wire", "type": _type_name(e),
+                                                           "message": _text(lambda: str(e))}))
+        wire.send_parts(self.sock, parts)
+
+    def recv(self) -> WorkerDecoder:
+        body, segments = wire.recv_frame(self.sock, self.limits)
+        return WorkerDecoder(body, self, segments)
+
+    def register(self, obj: Any) -> int:
+        hid = self._handle_of.get(id(obj))
+        if hid is not None and self.handles.get(hid) is obj:
+            return hid
+        hid = self._next_handle
+        self._next_handle += 1
+        self.handles[hid] = obj
+        self._handle_of[id(obj)] = hid
+        return hid
+
+    def stub(self, cid: int) -> CallbackStub:
+        s = self._stubs.get(cid)
+        if s is None:
+            s = self._stubs[cid] = CallbackStub(self, cid)
+        return s
+
+    def given_class(self, module: str, qualname: str):
+        if module not in self.given:
+            return None
+        mod = sys.modules.get(module)
+        obj = mod
+        for part in qualname.split("."):
+            obj = getattr(obj, part, None)
+        return obj if isinstance(obj, type) else None
+
+    # --- start ------------------------------------------------------------------------------------
+    def run(self) -> None:
+        for name in self.spec["given"]:
+            path = f"{self.workdir}/{self.qid}/{name}.py"
+            spec = importlib.util.spec_from_file_location(name, path)
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[name] = mod
+            spec.loader.exec_module(mod)
+        try:
+            self.module = load_path(self.path, f"_submission_{self.qid}_{self.filename[:-3]}")
+        except SubmissionError as e:
+            self.send(("import_error", str(e)))
+            self.serve_forever(importable=False)
+            return
+        names = {}
+        for name, value in list(vars(self.module).items()):
+            if isinstance(name, str) and not name.startswith("__"):
+                try:
+                    names[name] = "callable" if callable(value) else "value"
+                except BaseException:  # noqa: BLE001
+                    names[name] = "value"
+        self.send(("ready", {"names": names}))
+        self.serve_forever()
+
+    def serve_forever(self, importable: bool = True) -> None:
+        while True:
+            dec = self.recv()
+            try:
+                msg = dec.decode()
+            except Exception as e:  # noqa: BLE001 - e.g. a given class refusing its state
+                self.send(("error", {"kind": "decode", "type": _type_name(e), "message": _text(lambda: str(e))}))
+                continue
+            self.dispatch(msg, dec)
+
+    # --- requests ---------------------------------------------------------------------------------
+    def dispatch(self, msg: tuple, dec: WorkerDecoder) -> None:
+        op = msg[0]
+        if op == "release":
+            for hid in msg[1]:
+                obj = self.handles.pop(hid, None)
+                if obj is not None and self._handle_of.get(id(obj)) == hid:
+                    del self._handle_of[id(obj)]
+            return
+        if op == "call":
+            self.do_call(msg, dec)
+        elif op == "get":
+            self.do_get(msg)
+        elif op == "op":
+            self.do_op(msg)
+        elif op == "exit":
+            sys.stdout.flush()
+            import os
+            os._exit(0)
+        else:
+            self.send(("error", {"kind": "protocol", "type": "ProtocolError", "message": f"unexpected {op!r}"}))
+
+    def target(self, target: tuple) -> Any:
+        """A module attribute or a handle; None plus an error sent when there is no such thing."""
+        kind, ref = target
+        if kind == "mod":
+            try:
+                return getattr(self.module, ref)
+            except AttributeError:
+                self.send(("error", {"kind": "missing", "type": "AttributeError", "message": str(ref)}))
+                return _MISSING
+        if ref not in self.handles:
+            self.send(("error", {"kind": "stale", "type": "LookupError", "message": f"handle {ref}"}))
+            return _MISSING
+        return self.handles[ref]
+
+    def do_call(self, msg: tuple, dec: WorkerDecoder) -> None:
+        _, target, args, kwargs, measure = msg
+        fn = self.target(target)
+        if fn is _MISSING:
+            return
+        versions = {id(t): (i, t._version) for i, t in enumerate(dec.tensors)}
+        before = self._fingerprint(args, kwargs)
+        stats = None
+        try:
+            if measure:
+                result, stats = measured_call(fn, *args, **kwargs)
+            else:
+                result = fn(*args, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - everything is reported
+            info = self.error_info(e)
+            info["generators"] = self._generator_states(dec)
+            info["mutated"] = self._mutated(before, args, kwargs, versions)
+            self.send(("error", info))
+            return
+        extra = {"generators": self._generator_states(dec),
+                 "mutated": self._mutated(before, args, kwargs, versions)}
+        if stats is not None:
+            extra["stats"] = {"seconds": float(stats.get("seconds") or 0.0),
+                              "peak_rss_bytes": stats.get("peak_rss_bytes")}
+        self.send(("ok", result, extra))
+
+    def do_get(self, msg: tuple) -> None:
+        _, target, name = msg
+        obj = self.target(target) if target[0] == "h" else self.module
+        if obj is _MISSING:
+            return
+        try:
+            value = getattr(obj, name)
+        except BaseException as e:  # noqa: BLE001
+            info = self.error_info(e)
+            if isinstance(e, AttributeError) and target[0] == "mod":
+                info["kind"] = "missing"
+                info["message"] = name
+            self.send(("error", info))
+            return
+        self.send(("ok", value, {}))
+
+    def do_op(self, msg: tuple) -> None:
+        _, hid, op, args = msg
+        obj = self.target(("h", hid))
+        if obj is _MISSING:
+            return
+        try:
+            if op == "len":
+                value = len(obj)
+            elif op == "getitem":
+                value = obj[args[0]]
+            elif op == "setitem":
+                obj[args[0]] = args[1]
+                value = None
+            elif op == "delitem":
+                del obj[args[0]]
+                value = None
+            elif op == "contains":
+                value = bool(args[0] in obj)
+            elif op == "iter":
+                value = iter(obj)
+            elif op == "next":
+                try:
+                    value = next(obj)
+                except StopIteration:
+                    self.send(("error", {"kind": "stop", "type": "StopIteration", "message": ""}))
+                    return
+            elif op == "bool":
+                value = bool(obj)
+            elif op == "setattr":
+                setattr(obj, args[0], args[1])
+                value = None
+            else:
+                raise TypeError(f"unsupported operation {op!r}")
+        except BaseException as e:  # noqa: BLE001
+            self.send(("error", self.error_info(e)))
+            return
+        self.send(("ok", value, {}))
+
+    # --- calling back -----------------------------------------------------------------------------
+    def callback(self, cid: int, args: tuple, kwargs: dict) -> Any:
+        self.send(("callback", cid, args, kwargs))
+        while True:
+            dec = self.recv()
+            msg = dec.decode()
+            if msg[0] == "reply":
+                return msg[1]
+            if msg[0] == "raise":
+                _, typename, message, token, base = msg
+                if typename in PASS_THROUGH:
+                    exc = getattr(builtins, typename)(message)
+                elif base:
+                    exc = CallbackAbort(message)
+                else:
+                    exc = CallbackError(message)
+                exc._grader_token = token
+                raise exc
+            self.dispatch(msg, dec)
+
+    # --- results and errors -----------------------------------------------------------------------
+    def _fingerprint(self, args, kwargs) -> bytes | None:
+        try:
+            parts = FingerprintEncoder(self).message((args, kwargs))
+        except BaseException:  # noqa: BLE001
+            return None
+        return b"".join(bytes(p) for p in parts)
+
+    def _mutated(self, before: bytes | None, args, kwargs, versions) -> Any:
+        if before is None or self._fingerprint(args, kwargs) == before:
+            return None
+        try:
+            enc = WritebackEncoder(self, versions)
+            enc.value((args, kwargs))
+        except BaseException:  # noqa: BLE001
+            return None
+        return _Encoded(enc)
+
+    @staticmethod
+    def _generator_states(dec: WorkerDecoder) -> list:
+        out = []
+        for idx in range(len(dec.generators)):
+            g = dec.generators.get(idx)
+            out.append(bytes(g.get_state().numpy().tobytes()) if g is not None else None)
+        return out
+
+    def error_info(self, e: BaseException) -> dict:
+        where = None
+        try:
+            for frame, lineno in traceback.walk_tb(e.__traceback__):
+                if frame.f_code.co_filename == self.path:
+                    where = (frame.f_code.co_name, lineno)
+        except BaseException:  # noqa: BLE001
+            where = None
+        token = 0
+        try:
+            t = e.__dict__.get("_grader_token", 0) if hasattr(e, "__dict__") else 0
+            token = t if type(t) is int else 0
+        except BaseException:  # noqa: BLE001
+            token = 0
+        info: dict = {"type": _type_name(e), "message": _text(lambda: str(e)), "where": where, "token": token}
+        if isinstance(e, NotImplementedError):
+            info["kind"] = "notimpl"
+        elif isinstance(e, KeyError) and len(e.args) == 1 and isinstance(e.args[0], str):
+            info["kind"] = "builtin"
+            info["builtin"] = "KeyError"
+            info["message"] = e.args[0][:MAX_TEXT]
+        else:
+            builtin = next((n for n in PASS_THROUGH if isinstance(e, getattr(builtins, n))), None)
+            info["kind"] = "builtin" if builtin else "other"
+            if builtin:
+                info["builtin"] = builtin
+        if isinstance(e, SystemExit):
+            info["kind"] = "exit"
+            info["message"] = _text(lambda: repr(e.code), 200)
+        elif isinstance(e, MemoryError):
+            info["kind"] = "memory"
+        elif isinstance(e, RecursionError):
+            info["kind"] = "builtin"
+            info["builtin"] = "RuntimeError"
+        return info
+
+
+class _Encoded:
+    """A value already encoded (the write-back), spliced into the reply as it is."""
+
+    def __init__(self, enc: wire.Encoder):
+        enc._flush()
+        self.parts = enc.parts
+
