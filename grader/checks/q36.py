@@ -1,0 +1,124 @@
+"""Q36 checks, shared by the self-check and the hidden suite: online softmax, flash attention, speed, memory.
+
+``naive_attention`` is the textbook attention (the whole Tq x Tk matrix, masked, softmaxed): the oracle for
+correctness and the slow baseline the timing checks race against. It always runs on the trusted side.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from .core import assert_close, assert_shape, fail
+from .timing import Ratio, compare_speed, measure
+
+# The sizes of the speed and memory checks (float32, one thread). See tests/q36 for the measurements.
+LONG = dict(batch=1, heads=4, t=4096, d=64)        # speed: q, k, v are 4 MiB each; the T x T matrix 256 MiB
+MEMORY = dict(batch=1, heads=4, t=4096, d=32)      # memory: the B·H·T·T float32 scores take 256 MiB
+TIMED_BLOCK = 128                                  # the block_size the timed calls pass explicitly
+
+
+def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = True) -> torch.Tensor:
+    """softmax(q kᵀ / sqrt(D), masked) v with the full [..., Tq, Tk] matrix; causal queries end-aligned."""
+    t_q, t_k = q.shape[-2], k.shape[-2]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])          # [..., Tq, Tk]
+    if causal:
+        allowed = torch.ones(t_q, t_k, dtype=torch.bool).tril(t_k - t_q)  # query i at position Tk - Tq + i
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v
+
+
+def random_qkv(lead: tuple, t_q: int, t_k: int, d: int, *, seed: int, dtype=torch.float64, scale: float = 1.0):
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(*lead, t_q, d, generator=g, dtype=dtype) * scale
+    k = torch.randn(*lead, t_k, d, generator=g, dtype=dtype) * scale
+    v = torch.randn(*lead, t_k, d, generator=g, dtype=dtype)
+    return q, k, v
+
+
+def describe(q, k, causal, block_size) -> str:
+    return (f"q {tuple(q.shape)}, k/v {tuple(k.shape)}, {q.dtype}, causal={causal}, block_size={block_size}")
+
+
+def online_softmax_matches_torch(online_softmax: Callable, x: torch.Tensor, block_size: int, *,
+                                 hint: str | None = None) -> None:
+    """online_softmax(x, block_size) equals torch.softmax(x, -1) and leaves x alone."""
+    before = x.clone()
+    got = online_softmax(x, block_size)
+    if not torch.equal(before, x):
+        fail("online_softmax changed its input x in place; functions must not modify their inputs")
+    assert_close(got, torch.softmax(x, dim=-1), f"online_softmax(x {tuple(x.shape)} {x.dtype}, block_size="
+                 f"{block_size})", hint=hint or "after each block: m_new = max(m, max(block)); "
+                 "l = l·exp(m − m_new) + Σ exp(block − m_new); at the end exp(x − m) / l")
+
+
+def flash_matches_naive(flash_attention: Callable, q, k, v, *, causal: bool, block_size: int,
+                        hint: str | None = None) -> None:
+    """flash_attention equals naive_attention (the full-matrix oracle) for these inputs."""
+    got = flash_attention(q, k, v, causal=causal, block_size=block_size)
+    assert_close(got, naive_attention(q, k, v, causal), f"flash_attention({describe(q, k, causal, block_size)})",
+                 hint=hint or ("causal query i sits at key position Tk − Tq + i; keep m, l and the accumulator "
+                               "per query row and rescale l and the accumulator by exp(m_old − m_new)"))
+
+
+def _long_qkv(batch: int, heads: int, t: int, d: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return tuple(torch.randn(batch, heads, t, d, generator=g) for _ in range(3))
+
+
+def faster_than_naive(flash_attention: Callable, *, min_ratio: float, repeats: int = 5) -> Ratio:
+    """Causal flash attention (block_size TIMED_BLOCK) beats the full-matrix attention by ``min_ratio``."""
+    q, k, v = _long_qkv(**LONG)
+    out = flash_attention(q, k, v, causal=True, block_size=TIMED_BLOCK)
+    assert_close(out, naive_attention(q, k, v, True), f"flash_attention on the long timing input "
+                 f"{tuple(q.shape)}", rtol=1e-4, atol=1e-4)
+    return compare_speed(lambda: flash_attention(q, k, v, causal=True, block_size=TIMED_BLOCK),
+                         lambda: naive_attention(q, k, v, True), min_ratio=min_ratio, repeats=repeats,
+                         what=f"causal flash_attention against naive attention at B·H·T·D = {tuple(q.shape)}",
+                         cause="the full T x T score matrix is built (then masked), or tiles are tiny or "
+                               "recomputed; tile queries and keys and skip the tiles above the diagonal")
+
+
+def causal_skips_tiles(flash_attention: Callable, *, min_ratio: float, repeats: int = 5) -> Ratio:
+    """causal=True must run markedly faster than causal=False on the same long input (about half the tiles)."""
+    q, k, v = _long_qkv(**LONG)
+    return compare_speed(lambda: flash_attention(q, k, v, causal=True, block_size=TIMED_BLOCK),
+                         lambda: flash_attention(q, k, v, causal=False, block_size=TIMED_BLOCK),
+                         min_ratio=min_ratio, repeats=repeats,
+                         what=f"causal flash_attention against the same call with causal=False at {tuple(q.shape)}",
+                         cause="every key tile is computed and then masked; with causal=True a query tile "
+                               "needs only the key tiles up to the diagonal (about half of them)")
+
+
+def full_matrix_bytes(batch: int, heads: int, t: int, d: int, itemsize: int = 4) -> int:
+    return batch * heads * t * t * itemsize
+
+
+def memory_far_below_full_matrix(measure_call: Callable, *, fraction: float) -> dict | None:
+    """Peak resident growth of one causal call stays below ``fraction`` of the B·H·T·T float32 matrix.
+
+    ``measure_call(name, *args, **kwargs) -> (result, stats)`` is the submission's ``_measure``. Returns
+    the stats, or None when this machine cannot measure peak memory (the caller skips).
+    """
+    small = _long_qkv(1, 1, 64, 8, seed=1)
+    measure_call("flash_attention", *small, causal=True)  # warm-up: first-call set-up is not the answer's cost
+    q, k, v = _long_qkv(**MEMORY)
+    out, stats = measure_call("flash_attention", q, k, v, causal=True)
+    assert_shape(out, q.shape, "flash_attention(q, k, v) on the memory input")
+    grown = stats.get("peak_rss_bytes")
+    if grown is None:
+        return None
+    full = full_matrix_bytes(**MEMORY)
+    if grown > fraction * full:
+        fail(f"flash_attention on q/k/v {tuple(q.shape)} float32 grew resident memory by {grown / 2**20:.0f} MiB "
+             f"at its peak; the full B·H·T·T score matrix is {full / 2**20:.0f} MiB and the limit is "
+             f"{fraction * full / 2**20:.0f} MiB ({fraction:g} of it)",
+             hint="never materialise the T x T scores (nor a T x T mask): keep one block_size x block_size "
+                  "tile of scores at a time")
+    return stats
+
+
+__all__ = ["naive_attention", "random_qkv", "online_softmax_matches_torch", "flash_matches_naive",
+           "faster_than_naive", "causal_skips_tiles", "memory_far_below_full_matrix", "measure", "LONG",
+           "MEMORY", "TIMED_BLOCK"]
