@@ -4,11 +4,23 @@ Each takes the candidate's functions (or their outputs) and raises CheckFailure 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
 
 from .core import assert_close, assert_equal, assert_shape, assert_tensor, fail
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Many tiny softmaxes: on a busy machine, waking torch's worker threads for each costs milliseconds."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def runs(segment_row: list[int]) -> list[tuple[int, int, int]]:
@@ -102,6 +114,12 @@ def attention_matches_separate(packed_attention_mask, segment_ids: torch.Tensor,
     assert_shape(mask, (*seg.shape, T), what)
     if mask.dtype != torch.bool:
         fail(f"{what} has dtype {mask.dtype}, expected torch.bool (True = may attend)")
+    with _one_thread():
+        _compare_with_separate(mask, seg, what, d=d, seed=seed, dtype=dtype)
+
+
+def _compare_with_separate(mask: torch.Tensor, seg: torch.Tensor, what: str, *, d: int, seed: int, dtype) -> None:
+    T = seg.shape[-1]
     g = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(*seg.shape, d, generator=g, dtype=dtype) for _ in range(3))  # [..., T, d]
     scores = q @ k.transpose(-2, -1) / math.sqrt(d)
