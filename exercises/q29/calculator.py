@@ -25,9 +25,9 @@ def calculator(expr: str) -> int | Fraction:
     """The exact value of an arithmetic expression: an int when integral, else a fractions.Fraction.
 
     Language (Python's precedence): numbers 12 or 1.25 (a decimal is exact: "0.1" is Fraction(1, 10)),
-    + - * / // % **, unary + and -, parentheses, spaces. / is exact division, // floors, % takes the
-    sign of the divisor, ** is right-associative and binds tighter than a unary minus on its left
-    (-2**2 == -4, 2**-1 == Fraction(1, 2)); an exponent must be an integer.
+    + - * / // % **, unary + and -, parentheses, whitespace around tokens. / is exact division,
+    // floors, % takes the sign of the divisor, ** is right-associative and binds tighter than a
+    unary minus on its left (-2**2 == -4, 2**-1 == Fraction(1, 2)); an exponent must be an integer.
     ValueError for: anything else (names, calls, attributes, strings, ...), division by zero, a value
     (intermediate or final) with more than 4000 digits - decided BEFORE computing a power, so 9**9**9
     is refused at once - and nesting too deep for your parser (30 levels must work; deeper may be a

@@ -74,7 +74,10 @@ def test_other_keys_kept_and_input_untouched(sub):
                  hint="return a copy of config with the four sizes changed, nothing added or dropped")
 
 
-@pytest.mark.parametrize("n_layers,d_model", [(1, 1), (12, 768), (24, 1024), (48, 1600), (32, 4096), (80, 8192), (7, 333)])
+SIZES = [(1, 1), (12, 768), (24, 1024), (48, 1600), (32, 4096), (80, 8192), (7, 333)]
+
+
+@pytest.mark.parametrize("n_layers,d_model", SIZES)
 def test_approx_params(sub, n_layers, d_model):
     assert_equal(sub.approx_params(n_layers, d_model), 12 * n_layers * d_model**2,
                  f"approx_params({n_layers}, {d_model})", hint="attention 4·d² + MLP 8·d² per layer")
@@ -128,7 +131,10 @@ def test_scale_config_bad_config(sub, config, mentions):
     expect_value_error(sub.scale_config, config, 10, what=f"scale_config({config}, 10)", mentions=mentions)
 
 
-@pytest.mark.parametrize("fn,args,name", [("chinchilla_tokens", (0,), "n_params"), ("chinchilla_tokens", (-7e9,), "n_params"),
-                                          ("training_flops", (0, 1e9), "n_params"), ("training_flops", (7e9, -1), "n_tokens")])
+BAD_NUMBERS = [("chinchilla_tokens", (0,), "n_params"), ("chinchilla_tokens", (-7e9,), "n_params"),
+               ("training_flops", (0, 1e9), "n_params"), ("training_flops", (7e9, -1), "n_tokens")]
+
+
+@pytest.mark.parametrize("fn,args,name", BAD_NUMBERS)
 def test_tokens_and_flops_bad_arguments(sub, fn, args, name):
     expect_value_error(getattr(sub, fn), *args, what=f"{fn}{args}", mentions=(name,))
