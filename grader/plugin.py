@@ -44,6 +44,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "timing: a speed ratio measured in one process")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config._llm_provider = None  # created lazily: most runs never need it
+    # One torch thread: the exercises' tensors are small, and waking a second thread on a busy machine
+    # costs more than it saves; results are also independent of the machine's core count.
+    import torch
+    torch.set_num_threads(1)
 
 
 def _provider(config: pytest.Config):
@@ -115,21 +119,6 @@ def ref(request: pytest.FixtureRequest):
 def given():
     """``given(qid, name)``: a module shipped with an exercise (trusted copy), e.g. q24's tiny_gpt."""
     return given_module
-
-
-@pytest.fixture(autouse=True)
-def _one_thread_for_timing(request: pytest.FixtureRequest):
-    """Timing tests run torch on one thread, so ratios do not depend on how busy the other core is."""
-    if request.node.get_closest_marker("timing") is None:
-        yield
-        return
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # --- friendly failures ---------------------------------------------------------------------------
