@@ -14,7 +14,8 @@ def decode_step_time(n_params: float, batch: float, peak_flops: float, mem_bandw
     """Seconds for one decoding step of `batch` sequences: max(compute time, memory time) above.
 
     kv_bytes is the KV cache read in this step (all sequences together). n_params, batch, peak_flops,
-    mem_bandwidth, bytes_per_param must be > 0 and kv_bytes >= 0, else ValueError naming the argument.
+    mem_bandwidth, bytes_per_param must be > 0 and kv_bytes >= 0 (finite numbers; batch may be
+    fractional), else ValueError naming the argument.
     """
     raise NotImplementedError
 
