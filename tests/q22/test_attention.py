@@ -37,7 +37,8 @@ def compare(sub, ref, q, k, v, mask, label):
         fail(f"scaled_dot_product_attention should return (out, weights), got {type(got).__name__}")
     example = f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}, mask {label}, {q.dtype}"
     assert_close(got[1], want_w, "scaled_dot_product_attention: weights", example=example,
-                 hint="weights = softmax(q @ k^T / sqrt(d_k), dim=-1), 0 where masked")
+                 hint="weights = softmax(q @ k^T / sqrt(d_k)) over the keys (dim=-1), exactly 0 where masked; "
+                      "a query whose keys are all masked gets 0 weights, not NaN")
     assert_close(got[0], want_out, "scaled_dot_product_attention: out", example=example)
 
 
@@ -149,7 +150,8 @@ def test_mha_matches_reference(sub, ref, lead, t, d_model, n_heads, causal, dtyp
     got = sub.multi_head_attention(x, *ws, n_heads, causal=causal)
     assert_close(got, ref.multi_head_attention(x, *ws, n_heads, causal=causal),
                  f"multi_head_attention(x {tuple(x.shape)}, n_heads={n_heads}, causal={causal})",
-                 hint="weights are [in, out] applied as x @ W; split d_model into heads of d_model/n_heads")
+                 hint="weights are [in, out] applied as x @ W; head h owns columns h*d_head:(h+1)*d_head: reshape to "
+                      "[..., T, H, d_head], then transpose to [..., H, T, d_head]")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
