@@ -144,7 +144,8 @@ def _not_implemented_message(excinfo) -> str:
     if where:
         return f"{where[0]} is not implemented yet: {where[1]}:{where[2]}"
     entry = excinfo.traceback[-1]
-    name = entry.frame.code.name
+    raw = entry.frame.code.raw
+    name = getattr(raw, "co_qualname", raw.co_name)  # KVCache.__init__, not just __init__
     try:
         rel = Path(entry.path).resolve().relative_to(Path.cwd().resolve())
     except ValueError:
