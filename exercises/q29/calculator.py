@@ -1,7 +1,8 @@
 """Q29: why LLMs get arithmetic wrong, and the fix (a tool). Read README.md; self-check: pytest exercises/q29
 
 Never use eval, exec or compile (nor getattr, __import__, ...): parse the expression yourself
-(a small recursive-descent parser, or ast.parse with a whitelist of node types).
+(a small recursive-descent parser, or ast.parse with a whitelist of node types). The grader's check
+is static and strict: no re.compile either, and no function or method of your own named eval/exec/compile.
 """
 from __future__ import annotations
 
