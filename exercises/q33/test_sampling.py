@@ -92,7 +92,7 @@ def test_sample_greedy(sub):
 
 
 def test_sample_frequencies(sub):
-    """20000 draws per row in one call; false-failure probability 1e-7 (chi-square) for a correct sampler."""
+    """20000 draws per row in one call each; a correct sampler fails each call with probability 1e-7 (chi-square)."""
     rows = torch.stack([LOGITS, LOGITS[[2, 0, 3, 1]]])  # the same p, tokens shuffled in row 2
     expected = torch.tensor([[0.625, 0.375, 0, 0], [0, 0.625, 0, 0.375]], dtype=torch.float64)
     props.sample_matches_distribution(sub.sample, rows, expected, n_per_group=20000, seed=0, top_p=0.7)

@@ -196,7 +196,10 @@ def test_sample_shapes_and_dtype(sub, dtype):
     vocab = 13
     one = sub.sample(_randn(1, vocab, dtype=dtype), generator=torch.Generator().manual_seed(1))
     assert_shape(one, (), "sample(logits [13])", hint="logits [V] -> one token id, a 0-dim LongTensor")
-    batch = sub.sample(_randn(2, 6, vocab, dtype=dtype), top_k=4, generator=torch.Generator().manual_seed(2))
+    logits = _randn(2, 6, vocab, dtype=dtype)
+    before = logits.clone()
+    batch = sub.sample(logits, temperature=0.7, top_k=4, top_p=0.9, generator=torch.Generator().manual_seed(2))
+    unchanged(before, logits, "logits")
     assert_shape(batch, (6,), "sample(logits [6, 13])", hint="logits [B, V] -> LongTensor [B]")
     for what, ids in (("sample(logits [13])", one), ("sample(logits [6, 13])", batch)):
         if ids.dtype != torch.int64:
