@@ -4,8 +4,10 @@ What it catches: a forbidden call written directly (``torch.nn.functional.layer_
 an import alias (``import torch.nn.functional as F; F.layer_norm``), a ``from`` import
 (``from torch.nn.functional import layer_norm as ln``) or a module alias (``nn = torch.nn``), and any
 mention of a forbidden name as an attribute. It also refuses dynamic lookups in a function that has a
-forbidden list (``getattr``, ``eval``, ``exec``, ``__import__``, ``importlib``, ``globals``, ``vars``,
-``__dict__``), since those are how a static check is dodged.
+forbidden list (the builtins ``getattr``, ``eval``, ``exec``, ``compile``, ``__import__``, ``globals``,
+``vars``; ``importlib``, ``builtins``, ``operator``; any ``.__dict__``/``.__globals__``/``sys.modules``),
+since those are how a static check is dodged. Methods that merely share a name (``re.compile``,
+``self.eval``) are fine.
 What it cannot catch: a forbidden function reached through another library that wraps it, or code
 that builds the call some way not listed above. The reviewer's eye stays the last line of defence.
 """
@@ -18,8 +20,12 @@ from pathlib import Path
 from .checks.core import fail
 from .questions import forbidden_calls
 
-DYNAMIC = {"getattr", "eval", "exec", "compile", "__import__", "importlib", "globals", "vars", "__dict__",
-           "__builtins__", "locals", "import_module"}
+# Builtins that look names up at run time (flagged as bare names: `getattr(...)`, not `re.compile`).
+DYNAMIC_NAMES = {"getattr", "eval", "exec", "compile", "__import__", "globals", "vars", "locals", "__builtins__",
+                 "importlib", "builtins"}
+# Attributes that reach namespaces (flagged on any object), and modules whose every attribute is dynamic.
+DYNAMIC_ATTRS = {"__dict__", "__builtins__", "__globals__", "__getattribute__", "import_module", "modules"}
+DYNAMIC_ROOTS = {"builtins", "importlib", "operator"}
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,9 @@ def violations(source: str, forbidden: dict[str, list[str]]) -> list[Violation]:
                 for call in calls + everywhere:
                     if _matches(d, call):
                         found.append(Violation(fn, call, getattr(node, "lineno", 0)))
-                if isinstance(node, ast.Name) and node.id in DYNAMIC or \
-                        isinstance(node, ast.Attribute) and node.attr in DYNAMIC:
+                if isinstance(node, ast.Name) and node.id in DYNAMIC_NAMES or \
+                        isinstance(node, ast.Attribute) and (node.attr in DYNAMIC_ATTRS
+                                                             or d.split(".")[0] in DYNAMIC_ROOTS):
                     found.append(Violation(fn, f"dynamic lookup `{d}`", getattr(node, "lineno", 0)))
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [a.name for a in node.names]

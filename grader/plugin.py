@@ -154,6 +154,11 @@ def _not_implemented_message(excinfo) -> str:
 
 
 def friendly_message(excinfo) -> str | None:
+    text = str(excinfo.value)
+    if type(excinfo.value).__name__ == "Failed" and text.startswith("Timeout"):  # pytest-timeout
+        limit = text.split(">")[1].split("s")[0] if ">" in text else "?"
+        return (f"did not finish within the test's time limit ({limit} s): look for a loop that never ends "
+                f"or a computation whose size is not bounded")
     if excinfo.errisinstance(NotImplementedError):
         return _not_implemented_message(excinfo)
     if excinfo.errisinstance((CheckFailure, SubmissionError)):
