@@ -1,4 +1,4 @@
-"""Self-check for Q36. Run: pytest exercises/q36   (the last three checks take about 15 s)."""
+"""Self-check for Q36. Run: pytest exercises/q36   (the last three checks, speed and memory, take 5-10 s)."""
 import math
 
 import pytest
@@ -75,14 +75,14 @@ def test_bad_arguments(sub):
 
 @pytest.mark.timing
 def test_faster_than_naive_attention(sub):
-    props.faster_than_naive(sub.flash_attention, min_ratio=2.5, repeats=3)
+    props.faster_than_naive(sub.flash_attention, repeats=3)
 
 
 @pytest.mark.timing
 def test_causal_skips_tiles(sub):
-    props.causal_skips_tiles(sub.flash_attention, min_ratio=1.35, repeats=3)
+    props.causal_skips_tiles(sub.flash_attention, repeats=3)
 
 
 def test_memory_far_below_the_full_matrix(sub):
-    if props.memory_far_below_full_matrix(sub._measure, fraction=1 / 8) is None:
+    if props.memory_far_below_full_matrix(sub._measure) is None:
         pytest.skip("this machine cannot measure peak memory (Linux only)")

@@ -12,6 +12,9 @@ DTYPES = [torch.float32, torch.float64]
 LEADS = [(), (3,), (2, 3)]
 
 
+_tol = props.tolerance  # float64 to 1e-10 (tiling only reorders sums: ~1e-15 in practice), float32 to 1e-5
+
+
 def _x(shape, seed, dtype, scale=1.0):
     g = torch.Generator().manual_seed(seed)
     return torch.randn(*shape, generator=g, dtype=dtype) * scale
@@ -28,6 +31,7 @@ def test_online_softmax_matches_reference(sub, ref, dtype, lead, n, block):
     got = sub.online_softmax(x, block)
     unchanged(before, x, "x")
     assert_close(got, ref.online_softmax(x, block), f"online_softmax(x {tuple(x.shape)} {dtype}, block_size={block})",
+                 **_tol(dtype),
                  hint="m_new = max(m, max(block)); l = l·exp(m − m_new) + Σ exp(block − m_new); then exp(x − m) / l")
 
 
@@ -44,7 +48,7 @@ def test_online_softmax_extreme_values(sub, ref, dtype, block):
                      base[5] - 3e3])
     got = sub.online_softmax(x, block)
     assert_close(got, ref.online_softmax(x, block), f"online_softmax on values near ±1e4 ({dtype}, "
-                 f"block_size={block})", hint="start the running max at -inf (not 0) and keep it the max of "
+                 f"block_size={block})", **_tol(dtype), hint="start the running max at -inf (not 0) and keep it the max of "
                  "everything seen so far; exp of anything below about -745 (float64) or -104 (float32) is 0")
 
 
@@ -58,11 +62,12 @@ def test_online_softmax_masked_blocks(sub, ref, dtype):
     x[3, :19] = float("-inf")        # only the last entry is finite
     got = sub.online_softmax(x, 4)
     assert_close(got, ref.online_softmax(x, 4), f"online_softmax with -inf entries ({dtype}, block_size=4)",
+                 **_tol(dtype),
                  hint="while every entry seen so far is -inf, m stays -inf and exp(m − m_new) is exp(nan): "
                       "treat that case as 'nothing summed yet'")
 
 
-@pytest.mark.parametrize("bad", [0, -3, 2.5, True])
+@pytest.mark.parametrize("bad", [0, -3, 2.5])
 def test_online_softmax_bad_block_size(sub, bad):
     expect_value_error(sub.online_softmax, torch.randn(2, 8), bad, what=f"online_softmax(x, block_size={bad!r})",
                        mentions=("block_size",))
@@ -91,7 +96,7 @@ def test_flash_matches_reference(sub, ref, dtype, lead, causal, t_q, t_k, d, blo
     q, k, v = props.random_qkv(lead, t_q, t_k, d, seed=t_q * 7 + t_k + block + len(lead), dtype=dtype)
     got = sub.flash_attention(q, k, v, causal=causal, block_size=block)
     assert_close(got, ref.flash_attention(q, k, v, causal=causal, block_size=block),
-                 f"flash_attention({props.describe(q, k, causal, block)})",
+                 f"flash_attention({props.describe(q, k, causal, block)})", **_tol(dtype),
                  hint="causal query i sits at key position Tk − Tq + i; rescale l and the accumulator by "
                       "exp(m_old − m_new) after every key tile; do not drop the last, shorter tile")
 
@@ -102,7 +107,7 @@ def test_flash_cross_attention(sub, ref, dtype, t_q, t_k, d, block):
     q, k, v = props.random_qkv((2, 2), t_q, t_k, d, seed=t_q + t_k, dtype=dtype)
     got = sub.flash_attention(q, k, v, causal=False, block_size=block)
     assert_close(got, ref.flash_attention(q, k, v, causal=False, block_size=block),
-                 f"flash_attention({props.describe(q, k, False, block)})")
+                 f"flash_attention({props.describe(q, k, False, block)})", **_tol(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -110,7 +115,7 @@ def test_flash_default_block_size(sub, ref, dtype):
     q, k, v = props.random_qkv((2, 2), 300, 300, 16, seed=11, dtype=dtype)
     assert_close(sub.flash_attention(q, k, v), ref.flash_attention(q, k, v),
                  f"flash_attention(q, k, v) with the defaults (causal=True, your default block_size), "
-                 f"q {tuple(q.shape)} {dtype}")
+                 f"q {tuple(q.shape)} {dtype}", **_tol(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -124,7 +129,7 @@ def test_flash_extreme_scores(sub, ref, dtype, sign, causal):
     q = q * 0.1 + 16.0
     k = (k * 0.1 + 16.0) * sign
     got = sub.flash_attention(q, k, v, causal=causal, block_size=4)
-    loose = 2e-3 if dtype == torch.float32 else None
+    loose = 2e-3 if dtype == torch.float32 else 1e-10
     assert_close(got, ref.flash_attention(q, k, v, causal=causal, block_size=4),
                  f"flash_attention with scores near {sign * 1024:+.0f} ({dtype}, causal={causal}, block_size=4)",
                  rtol=loose, atol=loose,
@@ -136,7 +141,7 @@ def test_flash_block_size_does_not_matter(sub):
     first = sub.flash_attention(q, k, v, causal=True, block_size=1)
     for block in (2, 5, 16, 45, 1000):
         assert_close(sub.flash_attention(q, k, v, causal=True, block_size=block), first,
-                     f"flash_attention(block_size={block}) against block_size=1 (float64)",
+                     f"flash_attention(block_size={block}) against block_size=1 (float64)", **_tol(torch.float64),
                      hint="the tiling may change the rounding, never the result")
 
 
@@ -179,44 +184,52 @@ def test_flash_uses_no_attention_shortcut(sub):
 
 
 # --- flash_attention: what makes it flash ----------------------------------------------------------
+# Measured by running the same checks (grader.checks.q36 with grader.checks.timing.measure) 4-12 times per
+# implementation, torch on one thread, on the 2-core CI machine while 7 other jobs loaded it (load average
+# 9-17: every call 3-7x slower than on an idle machine), then `pytest tests/q36 -m timing -s` repeated.
+# Ratios are medians of 5 interleaved repeats; min / median / max over the runs:
+#
+#   implementation                                  naive / causal flash     causal=False / causal=True
+#   reference (tiles 128, skips, batched heads)      4.14 / 4.46 / 6.42        1.67 / 1.82 / 2.05   (12 runs)
+#   tiled, Python loop over heads, masks every tile  2.7  / 2.85 / 3.1         1.5  / 1.5  / 1.7    (4 runs)
+#   tiled, computes every tile then masks (mutant)   1.62 / 1.79 / 1.88        0.69 / 0.72 / 0.76   (12 runs)
+#   full matrix then mask (mutant)                   0.65 / 0.68 / 0.78        0.77 / 0.79 / 0.84   (6 runs)
+#   full matrix, in-place ops (not a mutant)         1.3  / 1.5  / 1.5         0.6  / 0.7  / 0.8    (4 runs)
+#
+# Thresholds: naive / flash >= 2.0 (props.MIN_RATIO_NAIVE) and causal=False / causal=True >= 1.25
+# (props.MIN_RATIO_SKIP). In the grader the submission runs behind a pipe (q, k, v are 2 MiB each) and the
+# naive baseline in this process: a small bias against the candidate that the 2x margin on the reference
+# (4.14 worst) absorbs. Any full-matrix version also fails the skip ratio and the memory test.
+
+@pytest.mark.timing
+@pytest.mark.timeout(120)
+def test_flash_faster_than_naive(sub):
+    """Causal flash attention (block_size 128) against the full-matrix attention on q/k/v [1, 2, 4096, 64]
+    float32, one thread; at least 2x faster (the reference: 4.1x at worst under load; see the table above)."""
+    print(f"naive / flash: {props.faster_than_naive(sub.flash_attention)}")
+
 
 @pytest.mark.timing
 @pytest.mark.timeout(90)
-def test_flash_faster_than_naive(sub):
-    """Causal flash attention against the full-matrix attention, q/k/v [1, 4, 4096, 64] float32, one thread,
-    block_size 128; the naive side runs here, the submission (in the grader) behind a pipe.
-
-    Measured on the 2-core CI machine while shared with other jobs (ratio = naive / flash, medians of 5):
-    reference RATIO_REF; the full-matrix-then-mask "flash" RATIO_FULL; a tiled one that does not skip
-    tiles RATIO_NOSKIP (passes this test; the next one catches it). Threshold MIN_RATIO_NAIVE.
-    """
-    props.faster_than_naive(sub.flash_attention, min_ratio=MIN_RATIO_NAIVE)
-
-
-@pytest.mark.timing
-@pytest.mark.timeout(60)
 def test_causal_skips_tiles_above_the_diagonal(sub):
-    """causal=True against causal=False, both the submission's, same input and block_size 128: a causal
-    call needs 528 of the 1024 tiles. Measured: reference RATIO_SKIP_REF; the tiled version that computes
-    every tile and masks RATIO_SKIP_NOSKIP. Threshold MIN_RATIO_SKIP."""
-    props.causal_skips_tiles(sub.flash_attention, min_ratio=MIN_RATIO_SKIP)
+    """causal=True against causal=False, both the submission's, same input, block_size 128: a causal call needs
+    528 of the 1024 tiles, so it must run at least 1.25x faster (reference 1.67x at worst; computing every
+    tile and masking: 0.76x at best)."""
+    print(f"causal=False / causal=True: {props.causal_skips_tiles(sub.flash_attention)}")
 
 
 @pytest.mark.timeout(60)
 def test_flash_memory_far_below_full_matrix(sub):
-    """Peak resident growth of one causal call on q/k/v [1, 4, 4096, 32] float32 (the full B·H·T·T matrix
-    is 256 MiB) must stay below 1/8 of that matrix (32 MiB).
+    """Peak resident growth of one causal call on q/k/v [1, 4, 4096, 32] float32 (the full B·H·T·T matrix is
+    256 MiB) must stay below 1/8 of that matrix (32 MiB).
 
-    Why this is reliable on CPU: torch allocates CPU tensors with malloc and touches the pages it writes;
-    glibc serves any block above 32 MiB with a fresh mmap (its dynamic mmap threshold never exceeds
-    32 MiB on 64-bit), and returns it on free, so a T x T matrix (or even one head's 64 MiB slice) always
-    shows up in full in the call's VmHWM, whatever the heap held before. Measured: reference ~5 MiB
-    (output 2 MiB + tiles; 0 when freed heap pages are reused), full-matrix version ~540 MiB.
+    Why this is reliable on CPU: torch allocates CPU tensors with malloc and writes the pages it uses; glibc
+    serves any block above 32 MiB with a fresh mmap (its dynamic mmap threshold never exceeds 32 MiB on 64-bit)
+    and unmaps it on free, so a T x T matrix (even one head's 64 MiB slice) always shows up in full in the
+    call's VmHWM, whatever the heap held before. Small blocks may reuse freed heap pages and be undercounted,
+    which only helps honest code. Measured: reference 0-6 MiB (output 2 MiB + tiles), full-matrix ~540 MiB.
     """
-    if props.memory_far_below_full_matrix(sub._measure, fraction=MEMORY_FRACTION) is None:
+    stats = props.memory_far_below_full_matrix(sub._measure)
+    if stats is None:
         pytest.skip("this machine cannot measure a call's peak memory (no /proc/self/clear_refs)")
-
-
-MIN_RATIO_NAIVE = 2.5
-MIN_RATIO_SKIP = 1.35
-MEMORY_FRACTION = 1 / 8
+    print(f"peak resident growth: {stats['peak_rss_bytes'] / 2**20:.1f} MiB")
