@@ -18,14 +18,16 @@ How the worker is isolated (``provider.isolation`` says what the machine allowed
   question's given modules. The worker's stdout/stderr go to a size-capped log whose tail appears in
   crash, time-out and import messages.
 - Each call has a wall-clock time-out; a time-out or a crash stops that worker and the next call gets
-  a fresh one, so one bad test costs neither the rest of its question nor the other questions. After
-  ``max_timeouts`` time-outs in one question its remaining calls fail at once (bounded grading time).
+  a fresh one, so one bad test costs neither the rest of its question nor the other questions. A
+  function that timed out ``max_timeouts_per_function`` times (2) is not run again, and after
+  ``max_timeouts`` (4) in one question its remaining calls fail at once: grading time stays bounded.
 - Where ``unshare`` is refused the zygote is a plain process (rlimits, own session, a unique uid
   where the Python install is readable by other users), and ``isolation`` says so.
 """
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
 import os
 import re
@@ -46,7 +48,7 @@ from typing import Any
 import torch
 
 from . import wire
-from .loading import TRUSTED_EXERCISES, SubmissionError, given_module, question_dir_label
+from .loading import TRUSTED_EXERCISES, GraderFault, SubmissionError, given_module, question_dir_label
 from .questions import PROJECT_ROOT, Question, get
 
 DEFAULT_CALL_TIMEOUT = 60.0
@@ -221,7 +223,7 @@ class Zygote:
             os.chmod(d, 0o755)
         parent, child = socket.socketpair()
         boot = BOOT.format(path=str(Path(__file__).resolve().parent.parent), fd=child.fileno())
-        python = [sys.executable, "-I", "-c", boot]
+        python = [sys.executable, "-I", "-c", boot, str(self.scratch)]  # the scratch path names its processes
         ns = ["--mount", "--pid", "--net", "--ipc", "--uts", "--fork", "--kill-child", "--"]
         argv = {"namespaces": ["unshare", *ns, *python],
                 "userns": ["unshare", "--user", "--map-root-user", *ns, *python],
@@ -272,7 +274,7 @@ class Zygote:
         with self.lock:
             while self.hello is None:
                 if self.closed:
-                    raise SubmissionError("the grader's worker pool was closed")
+                    raise GraderFault("the grader's worker pool was closed")
                 first = self._read_json(time.monotonic() + 120)
                 second = None
                 if first is not None and first.get("setup") == "ok":
@@ -286,7 +288,7 @@ class Zygote:
                 self.failures.append(f"{self.level}: {_clean(str(why), 300)}")
                 self._stop_process()
                 if not self.levels:
-                    raise SubmissionError("the grader could not start its worker process: " + "; ".join(self.failures))
+                    raise GraderFault("the grader could not start its worker process: " + "; ".join(self.failures))
                 self._launch()
 
     def description(self) -> str:
@@ -328,6 +330,8 @@ class Zygote:
     def spawn(self, spec: dict) -> tuple[int, socket.socket, LogTail]:
         self.ready()
         with self.lock:
+            if self.closed:
+                raise GraderFault("the grader's worker pool was closed")
             mine, theirs = socket.socketpair()
             for opt in (socket.SO_SNDBUF, socket.SO_RCVBUF):
                 for sock in (mine, theirs):
@@ -346,11 +350,11 @@ class Zygote:
                 reply = self._recv(60)
             except (_Timeout, _Crash, _Protocol, wire.WireError) as e:
                 mine.close()
-                raise SubmissionError(f"the grader's zygote did not start a worker ({type(e).__name__}: {e})"
-                                      f"{self.log.tail() if self.log else ''}") from None
+                raise GraderFault(f"the grader's zygote did not start a worker ({type(e).__name__}: {e})"
+                                  f"{self.log.tail() if self.log else ''}") from None
             if not (isinstance(reply, tuple) and reply and reply[0] == "spawned"):
                 mine.close()
-                raise SubmissionError(f"the grader's zygote could not start a worker: {_clean(str(reply), 300)}")
+                raise GraderFault(f"the grader's zygote could not start a worker: {_clean(str(reply), 300)}")
             return reply[1], mine, log
 
     def kill(self, wid: int) -> None:
@@ -482,8 +486,8 @@ class TrustedEncoder(wire.Encoder):
         if isinstance(obj, RemoteObject):
             conn = object.__getattribute__(obj, "_conn")
             if conn is not self.conn or not conn.alive:
-                raise wire.WireError(f"this {type(obj).__name__} object belonged to a worker that was stopped "
-                                     f"(after a crash or a time-out)")
+                raise SubmissionError(f"this {type(obj).__name__} object belonged to a worker that was stopped "
+                                      f"(after a crash or a time-out); it cannot be used any more")
             self.buf += b"h" + wire._U64.pack(object.__getattribute__(obj, "_hid"))
             self.value(type(obj).__name__)
             self.buf += b"\x00"
@@ -491,7 +495,7 @@ class TrustedEncoder(wire.Encoder):
         cls = type(obj)
         given = self.conn.session.question.given
         if cls.__module__ in given and hasattr(cls, "to_wire") and hasattr(cls, "from_wire"):
-            self.wire_object(obj)
+            self.wire_object(obj, self.conn.token_of(obj))
             return
         if wire.is_dataclass_instance(obj):
             self.dataclass_value(obj)
@@ -533,7 +537,7 @@ class TrustedDecoder(wire.Decoder):
         except Exception as e:  # noqa: BLE001 - the trusted class refuses these fields
             raise wire.WireError(f"a {qualname} that the trusted {module} refuses: {type(e).__name__}: {e}") from None
 
-    def wire_object(self, module: str, qualname: str, state: Any) -> Any:
+    def wire_object(self, module: str, qualname: str, state: Any, token: int = 0, raw: bytes | None = None) -> Any:
         cls = self.conn.session.given_class(module, qualname)
         if cls is None or not hasattr(cls, "from_wire"):
             raise wire.WireError(f"a {module}.{qualname} is not a class of this question's given modules")
@@ -546,6 +550,7 @@ class TrustedDecoder(wire.Decoder):
 # --- handles --------------------------------------------------------------------------------------
 
 _remote_classes: dict[str, type] = {}
+_tokens = itertools.count(1)
 
 
 def _remote_class(typename: str) -> type:
@@ -669,8 +674,20 @@ class WorkerConn:
         self.callback_errors: dict[int, BaseException] = {}
         self.depth = 0
         self.started = time.monotonic()
+        self._tokens: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
 
     # bookkeeping
+    def token_of(self, obj: Any) -> int:
+        """A number for this object of a given module, the same while it lives: the worker then keeps one
+        copy of it across calls, as the same object would be in-process (0 when it cannot be tracked)."""
+        try:
+            token = self._tokens.get(obj)
+            if token is None:
+                token = self._tokens[obj] = next(_tokens)
+            return token
+        except TypeError:
+            return 0
+
     def register_callable(self, fn: Any) -> int:
         cid = self._cid_of.get(id(fn))
         if cid is None or self.callables.get(cid) is not fn:
@@ -787,6 +804,7 @@ class QuestionSession:
         self.conn: WorkerConn | None = None
         self.fatal: str | None = None
         self.timeouts = 0
+        self.timeouts_by: dict[str, int] = {}
         self.restarts = 0
         if not self.path.exists():
             self.fatal = f"{self.label} is missing"
@@ -875,8 +893,8 @@ class QuestionSession:
         enc = TrustedEncoder(conn, record=record)
         try:
             parts = enc.message(request)
-        except wire.WireError as e:
-            raise SubmissionError(f"{what}: the grader cannot send these arguments to the worker: {e}") from None
+        except wire.WireError as e:  # the test passed something the boundary cannot carry: the grader's bug
+            raise GraderFault(f"{what}: the grader cannot send these arguments to the worker: {e}") from None
         timeout = self.provider.limits.call_timeout
         errors = conn.callback_errors
         try:
@@ -884,6 +902,7 @@ class QuestionSession:
         except _Timeout:
             conn.kill()
             self.timeouts += 1
+            self.timeouts_by[what] = self.timeouts_by.get(what, 0) + 1
             raise SubmissionError(f"{what} did not finish within {timeout:g} s and was stopped"
                                   f"{conn.log.tail()}") from None
         except _Crash:
@@ -962,6 +981,10 @@ class QuestionSession:
         return SubmissionError(f"{what} raised {typename}: {message}{at}")
 
     def call(self, target: tuple, args: tuple, kwargs: dict, *, what: str, measure: bool = False):
+        n = self.timeouts_by.get(what, 0)
+        if n >= self.provider.max_timeouts_per_function:
+            raise SubmissionError(f"{what} was not run: it already timed out {n} times "
+                                  f"(limit {self.provider.limits.call_timeout:g} s per call)")
         conn = self.ensure()
         reply, enc, errors = self._exchange(conn, ("call", target, args, kwargs, measure), what, record=True)
         value, extra = self._result(reply, enc, errors, what, args=(args, kwargs))
@@ -1098,13 +1121,15 @@ class WorkerProvider:
     """Runs each question's submission in an isolated worker (see the module docstring)."""
 
     def __init__(self, root: Path, *, call_timeout: float | None = None, memory_limit: int | None = None,
-                 cpu_limit: int | None = None, max_alive: int = 3, max_timeouts: int = 2, mode: str = "auto"):
+                 cpu_limit: int | None = None, max_alive: int = 3, max_timeouts: int = 4,
+                 max_timeouts_per_function: int = 2, mode: str = "auto"):
         self.root = Path(root).resolve()
         base = Limits()
         self.limits = Limits(call_timeout=float(call_timeout or base.call_timeout),
                              memory=int(memory_limit or base.memory), cpu=int(cpu_limit or base.cpu))
         self.max_alive = max_alive
-        self.max_timeouts = max_timeouts
+        self.max_timeouts = max_timeouts  # per question: then its remaining calls fail at once
+        self.max_timeouts_per_function = max_timeouts_per_function  # per function of a question
         self.zygote = Zygote(self.limits, mode)
         self._sessions: dict[str, QuestionSession] = {}
         self._proxies: dict[str, SubmissionProxy] = {}

@@ -12,7 +12,7 @@ body is one encoded value, a one-byte tag and its payload:
     g torch.Generator (index within the message, its state bytes)
     y torch.dtype   v torch.device   e Ellipsis   p slice (start, stop, step)
     k callable living on the trusted side (its id)   h handle to an object living on the worker
-    D dataclass (module, qualified name, fields)   W object of a given module (module, name, to_wire())
+    D dataclass (module, qualified name, fields)   W object of a given module (token, module, name, to_wire())
 
 Decoding only ever builds builtins, ``Fraction``, tensors (``torch.frombuffer`` + ``clone``, or a
 segment read into ``torch.empty``), generators and whatever the hooks build for ``k``/``h``/``D``/``W``; every length is
@@ -242,9 +242,10 @@ class Encoder:
         fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
         self.value(fields)
 
-    def wire_object(self, obj: Any) -> None:
+    def wire_object(self, obj: Any, token: int = 0) -> None:
+        """``token`` names the sending side's object (0: none), so the receiver may keep one copy per object."""
         cls = type(obj)
-        self.buf += b"W"
+        self.buf += b"W" + _U64.pack(token)
         self.value(str(cls.__module__))
         self.value(str(cls.__qualname__))
         self.value(obj.to_wire())
@@ -422,10 +423,15 @@ class Decoder:
                 raise WireError("a malformed dataclass")
             return self.dataclass_value(module, qualname, fields)
         if tag == 87:  # W
-            module, qualname, state = (self.value(depth + 1) for _ in range(3))
+            token = self._u64()
+            module, qualname = self.value(depth + 1), self.value(depth + 1)
+            start, used = self.pos, len(self._used)
+            state = self.value(depth + 1)
+            # the state's bytes identify it, unless big tensors travelled beside it as segments
+            raw = bytes(self.mv[start:self.pos]) if len(self._used) == used else None
             if not (isinstance(module, str) and isinstance(qualname, str)):
                 raise WireError("a malformed given-module object")
-            return self.wire_object(module, qualname, state)
+            return self.wire_object(module, qualname, state, token, raw)
         raise WireError(f"unknown tag {tag!r} at byte {self.pos - 1}")
 
     def _int(self, depth: int) -> int:
@@ -482,7 +488,7 @@ class Decoder:
     def dataclass_value(self, module: str, qualname: str, fields: dict) -> Any:
         return fields
 
-    def wire_object(self, module: str, qualname: str, state: Any) -> Any:
+    def wire_object(self, module: str, qualname: str, state: Any, token: int = 0, raw: bytes | None = None) -> Any:
         raise WireError(f"a {module}.{qualname} cannot be received here")
 
 

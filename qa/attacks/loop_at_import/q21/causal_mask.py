@@ -1,0 +1,3 @@
+# Attack: never finish importing.
+while True:
+    pass
