@@ -25,13 +25,18 @@ def scripted(prompt_len: int, script: Sequence[int]) -> Callable[[list], int]:
     return step_fn
 
 
-def hashing(vocab: int, seed: int) -> Callable[[list], int]:
-    """A model whose next token depends on EVERY token it is shown (prompt and generated, in order)."""
+def hashing(vocab: int, seed: int, ids: Sequence[int] | None = None) -> Callable[[list], int]:
+    """A model whose next token depends on EVERY token it is shown (prompt and generated, in order).
+
+    It answers a token in range(vocab), or ids[that token] when ids is given (e.g. multi-digit ids)."""
+    ids = None if ids is None else [int(t) for t in ids]
+
     def step_fn(tokens_so_far):
         h = 1469598103 + seed
         for t in tokens_so_far:
             h = (h * 1000003 + int(t) + 7) % 2147483647
-        return (h >> 7) % vocab
+        k = (h >> 7) % vocab
+        return k if ids is None else ids[k]
     return step_fn
 
 
@@ -53,14 +58,20 @@ def run(generate, step_fn, prompt, max_new_tokens, eos_id=None, stop_sequences=(
     counted = Counted(step_fn)
     result = generate(counted.fn, list(prompt), max_new_tokens, eos_id=eos_id,
                       stop_sequences=[list(s) for s in stop_sequences])
-    if not isinstance(result, tuple) or len(result) != 2:
+    tokens, reason = unpack(result)
+    return tokens, reason, counted.calls
+
+
+def unpack(result) -> tuple[list[int], str]:
+    """Check the form of generate's result, a pair (tokens: list of ints, reason), and return it."""
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
         fail(f"generate should return a pair (tokens, reason), got {type(result).__name__}: {result!r}")
     tokens, reason = result
     if not isinstance(tokens, list) or any(isinstance(t, bool) or not isinstance(t, int) for t in tokens):
         fail(f"tokens should be a list of ints, got {tokens!r}")
     if reason not in REASONS:
         fail(f"reason should be one of {REASONS}, got {reason!r}")
-    return tokens, reason, counted.calls
+    return tokens, reason
 
 
 def expect(generate, step_fn, prompt, max_new_tokens, *, eos_id=None, stop_sequences=(),

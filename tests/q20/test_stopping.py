@@ -58,6 +58,17 @@ def test_no_eos_id(sub):
     case(sub, [7], [0, 0, 1], 3, eos_id=None, tokens=[0, 0, 1], reason="length", calls=3)
 
 
+def test_default_is_no_eos(sub):
+    """eos_id defaults to None: without it, no token ends generation (0 is an ordinary token)."""
+    counted = props.Counted(props.scripted(2, [0, 1, 2, 0]))
+    tokens, reason = props.unpack(sub.generate(counted.fn, [5, 6], 4))
+    what = "generate(step_fn, [5, 6], 4) with eos_id and stop_sequences left at their defaults"
+    hint = "eos_id defaults to None (no EOS token at all) and stop_sequences to () (none)"
+    assert_equal(reason, "length", f"{what}: reason", hint)
+    assert_equal(tokens, [0, 1, 2, 0], f"{what}: tokens", hint)
+    assert_equal(counted.calls, 4, f"{what}: calls of step_fn", hint)
+
+
 def test_eos_id_other_than_zero(sub):
     case(sub, [7], [0, 4, 9, 1], 6, eos_id=9, tokens=[0, 4], reason="eos", calls=3)
 
@@ -118,6 +129,14 @@ def test_stop_sequence_that_is_a_prefix_of_another(sub):
          hint="stop at the first step where any stop sequence is complete")
 
 
+def test_stop_sequences_compare_whole_token_ids(sub):
+    # token ids, not their digits: 12 3 does not end with 2 3, and 1 23 is not 12 3
+    case(sub, [7], [12, 3, 5, 2, 3], 10, stops=[[2, 3]], tokens=[12, 3, 5], reason="stop_sequence", calls=5,
+         hint="compare token ids as a list, not as joined strings: [12, 3] does not end with [2, 3]")
+    case(sub, [7], [1, 23, 4, 12, 3, 9], 10, stops=[[12, 3]], tokens=[1, 23, 4], reason="stop_sequence", calls=5,
+         hint="compare token ids as a list, not as joined strings: [1, 23] is not [12, 3]")
+
+
 def test_eos_is_checked_before_stop_sequences(sub):
     case(sub, [1], [4, 5, EOS, 6], 10, stops=[[5, EOS]], tokens=[4, 5], reason="eos", calls=3)
 
@@ -161,6 +180,25 @@ def test_random_runs_match_reference(sub, ref):
         reasons.add(want_reason)
         props.expect(sub.generate, step_fn, prompt, max_new, eos_id=eos_id, stop_sequences=stops,
                      tokens=want_tokens, reason=want_reason, calls=want_calls)
+    assert reasons == set(props.REASONS), f"the random cases should cover every reason, covered {reasons}"
+
+
+def test_random_runs_with_multi_digit_ids(sub, ref):
+    """Ids such as 1, 12, 2, 21, 123: a matcher comparing joined digits finds stop sequences that are not there."""
+    ids = [1, 2, 3, 12, 21, 23, 123]
+    rng = random.Random(2020)
+    reasons = set()
+    for i in range(60):
+        prompt = [rng.choice(ids) for _ in range(rng.randrange(0, 4))]
+        stops = [[rng.choice(ids) for _ in range(rng.randint(1, 3))] for _ in range(rng.randint(1, 3))]
+        stops += [[1, 2], [2, 3], [12, 3], [1, 23]][i % 4:i % 4 + 1]
+        eos_id = rng.choice([None, 123])
+        step_fn = props.hashing(len(ids), seed=1000 + i, ids=ids)
+        want_tokens, want_reason, want_calls = props.run(ref.generate, step_fn, prompt, 12, eos_id, stops)
+        reasons.add(want_reason)
+        props.expect(sub.generate, step_fn, prompt, 12, eos_id=eos_id, stop_sequences=stops,
+                     tokens=want_tokens, reason=want_reason, calls=want_calls,
+                     hint="compare token ids as lists, never as joined strings of digits")
     assert reasons == set(props.REASONS), f"the random cases should cover every reason, covered {reasons}"
 
 
