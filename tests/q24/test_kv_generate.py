@@ -135,21 +135,26 @@ def test_bad_flops_arguments(sub, args, name):
 
 # --- timing ---------------------------------------------------------------------------------------
 @pytest.mark.timing
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(150)
 def test_cache_is_faster(sub, given):
     """The submission's cached decoding against its OWN uncached decoding: 256 new tokens after an
-    8-token prompt, the default TinyGPT (4 layers, d_model 128, float32), one thread, median of 3.
+    8-token prompt, the default TinyGPT (4 layers, d_model 128, float32), one thread; a short warm-up
+    call of each, then the median of 3 interleaved runs.
 
-    Measured (2 shared cores, other jobs running; `python -m grader.mutants q24` and the solutions):
-    reference MEASURED_REF; the mutant whose cached path recomputes the whole prefix every step
-    MEASURED_MUT. Threshold THRESHOLD.
+    Measured on 2 cores shared with other jobs (load average 7-11), 10 runs each
+    (/tmp script mirroring this test; see the Q24 report): reference 7.5x / 10.3x / 16.2x
+    (min / median / max); the mutant whose cached path recomputes the whole prefix every step
+    0.86x / 1.07x / 1.43x. Threshold 3x: 2.5x below the reference's worst run, 2.1x above the
+    mutant's best. Unloaded, this test takes about 5 s for the reference (about 9 s for that mutant).
     """
     model = _model(given, dtype="float32")
     prompt = _prompt(1, 8, 0)
     n_new = 256
+    for use_cache in (True, False):  # warm-up (and a stub fails here at once)
+        sub.generate_greedy(model, prompt, 16, use_cache=use_cache)
     compare_speed(lambda: sub.generate_greedy(model, prompt, n_new, use_cache=True),
                   lambda: sub.generate_greedy(model, prompt, n_new, use_cache=False),
-                  min_ratio=4.0, repeats=3,
+                  min_ratio=3.0, warmup=0, repeats=3,
                   what=f"generate_greedy with use_cache=True ({n_new} new tokens, 4 layers, d_model 128) "
                        f"against your use_cache=False",
                   cause="the cached path still runs the whole sequence through the model at every step: "
