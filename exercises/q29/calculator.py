@@ -2,7 +2,7 @@
 
 Never use eval, exec or compile (nor getattr, __import__, ...): parse the expression yourself
 (a small recursive-descent parser, or ast.parse with a whitelist of node types). The grader's check
-is static and strict: no re.compile either, and no function or method of your own named eval/exec/compile.
+is static: the builtins eval/exec/compile and dynamic look-ups are flagged; re.compile and ast.parse are fine.
 """
 from __future__ import annotations
 
@@ -26,12 +26,13 @@ def calculator(expr: str) -> int | Fraction:
     """The exact value of an arithmetic expression: an int when integral, else a fractions.Fraction.
 
     Language (Python's precedence): numbers 12 or 1.25 (a decimal is exact: "0.1" is Fraction(1, 10)),
-    + - * / // % **, unary + and -, parentheses, whitespace around tokens. / is exact division,
+    + - * / // % **, unary + and -, parentheses, whitespace (spaces, tabs, newlines) around tokens.
+    Only ASCII digits; no implicit products ("(1)(2)" is a ValueError). / is exact division,
     // floors, % takes the sign of the divisor, ** is right-associative and binds tighter than a
     unary minus on its left (-2**2 == -4, 2**-1 == Fraction(1, 2)); an exponent must be an integer.
     ValueError for: anything else (names, calls, attributes, strings, ...), division by zero, a value
     (intermediate or final) with more than 4000 digits - decided BEFORE computing a power, so 9**9**9
-    is refused at once - and nesting too deep for your parser (30 levels must work; deeper may be a
+    and (1/9)**9**9 are refused at once - and nesting too deep for your parser (30 levels must work; deeper may be a
     ValueError, never a RecursionError). Values up to 1000 digits must work.
     """
     raise NotImplementedError

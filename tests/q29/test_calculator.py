@@ -52,7 +52,8 @@ def test_chunk_only_ascii_digits(sub):
 
 
 @pytest.mark.parametrize("args,mentions", [(("123", "r2l4"), ("mode",)), (("123", "R2L3"), ("mode",)),
-                                           (("123", ""), ("mode",)), ((123, "digit"), ("text",))])
+                                           (("123", ""), ("mode",)), (("no digits here", "bogus"), ("mode",)),
+                                           ((123, "digit"), ("text",))])
 def test_chunk_bad_arguments(sub, args, mentions):
     expect_value_error(sub.chunk_digits, *args, what=f"chunk_digits{args}", mentions=mentions)
 
@@ -142,7 +143,8 @@ PRECEDENCE = [("1 + 2*3", 1 + 2 * 3), ("(1 + 2)*3", (1 + 2) * 3), ("7 - 3 - 2", 
               ("2**-1", Fraction(1, 2)), ("-2**-2", Fraction(-1, 4)), ("--3", 3), ("+-+3", -3), ("2*-3", -6),
               ("2 - -3", 5), ("-7//2", -7 // 2), ("7//-2", 7 // -2), ("-7 % 3", -7 % 3), ("7 % -3", 7 % -3),
               ("7.5 // 2", 3), ("7.5 % 2", Fraction(3, 2)), ("-7.5 // 2", -4), ("1/2/2", Fraction(1, 4)),
-              ("3 - 2**2*3", 3 - 2**2 * 3), ("(1/2)**-2", 4), ("(2/3)**3", Fraction(8, 27)), ("2**2**2**2", 2**16)]
+              ("3 - 2**2*3", 3 - 2**2 * 3), ("(1/2)**-2", 4), ("(2/3)**3", Fraction(8, 27)), ("2**2**2**2", 2**16),
+              ("2**(4/2)", 4), ("(-2)**(1+2)", -8), ("2**(0.5*4)", 4), ("(1/2)**(3-5)", 4)]
 
 
 @pytest.mark.parametrize("expr,value", PRECEDENCE, ids=[p[0] for p in PRECEDENCE])
@@ -173,6 +175,13 @@ def test_fractions_and_decimals_exact(sub):
                                "an integral value is returned as an int")
 
 
+@pytest.mark.parametrize("expr,value", [("1\t+\t2", 3), ("1 +\n2", 3), ("\r\n6 * 7\r\n", 42), ("(1 +\n 2)\n* 3", 9),
+                                        ("\t-\t2 ** 2", -4)])
+def test_whitespace_anywhere_between_tokens(sub, expr, value):
+    props.check_calculator(sub.calculator, expr, value, hint="spaces, tabs and newlines between tokens are ignored "
+                           "(with ast.parse, first replace every whitespace run by one space)")
+
+
 def test_nesting_within_reason_works(sub):
     props.check_calculator(sub.calculator, "(" * 30 + "2" + ")" * 30, 2)
     props.check_calculator(sub.calculator, "-" * 30 + "7", 7)
@@ -194,15 +203,22 @@ INJECTIONS = ["__import__('os').system('echo pwned')", "().__class__.__bases__[0
               "lambda: 1", "(lambda: 1)()", "[i for i in range(10)]", "{1: 2}", "[1]", "(1, 2)", "1, 2", "'a' * 10",
               '"1" + "1"', "f'{1}'", "1 if 1 else 2", "1 == 1", "1 < 2", "not 1", "1 and 2", "~1", "1 << 10",
               "1 & 3", "1 | 2", "1 ^ 3", "1 @ 2", "0x10", "0b101", "1_000", "1e5", "1j", "True", "None", "...",
-              "1; 2", "a = 1", "(a := 1)", "1 .real", "2 ** 2 .bit_length()"]
+              "1; 2", "a = 1", "(a := 1)", "1 .real", "2 ** 2 .bit_length()",
+              "٣ + 1", "１２ * 2", "2²"]  # non-ASCII digits are not numbers of the language (int("٣") == 3 in Python)
 MALFORMED = ["", "   ", "(", ")", "()", "1 +", "+", "* 2", "1 2", "(1", "1)", "1 **", "2 // / 3", "1 +* 2",
-             "1 *** 2", "1 //// 2", "(1 + 2", "1 + 2)", "((1)"]
+             "1 *** 2", "1 //// 2", "(1 + 2", "1 + 2)", "((1)",
+             "(1)(2)", "2(3)", "(2)3"]  # no implicit multiplication
 ZERO = ["1/0", "1//0", "1 % 0", "5 / (2 - 2)", "0**-1", "(1 - 1)**-2", "1 / (0.5 - 1/2)", "7.5 // 0.0"]
 NOT_INTEGER_EXPONENT = ["4**0.5", "2**(1/2)", "8**(1/3)", "(-8)**(1/3)"]
 BLOW_UPS = ["9**9**9", "9**9**9**9", "2**2**2**2**2**2", "10**10**10", "-(9**9**9)", "(-9)**9**9",
             "(10**1000)**20", "10**5000", "7**100000", "(1/2)**100000", "0.5**-100000", "99999999999**99999",
             "10**3000 * 10**3000", "10**3000 * 10**3000 / 7", "1 / 10**5000", "1" * 5000, "1" * 5000 + " + 1",
-            "2**10000 * 2**10000 * 2**10000", "(2**4000)**4000", "(9**9**9) * 0"]
+            "2**10000 * 2**10000 * 2**10000", "(2**4000)**4000", "(9**9**9) * 0",
+             # a fractional base: size it by its numerator AND denominator (int(1.5) == 1 says nothing)
+             "(1/9)**9**9", "1.5**9**9", "(-1/2)**9**9", "0.1**-(9**9)", "(2/3)**-(9**9)",
+             # just past the limit: 4001 digits, also as an intermediate value of a small result
+             "10**4000", "-(10**4000)", "1/10**4000", "10**2000 * 10**2000",
+             "10**3000 * 10**3000 // 10**3000 // 10**3000"]
 
 
 @pytest.mark.timeout(5)
