@@ -114,3 +114,11 @@ def std_is_seeded(dot_product_std, d_k: int = 8, n_samples: int = 500) -> None:
     if float(a) == float(c):
         fail("dot_product_std gave the same value for generator seeds 123 and 124",
              hint="draw the random numbers from the generator argument, do not reseed")
+    g = torch.Generator().manual_seed(123)
+    first = dot_product_std(d_k, False, n_samples, g)
+    second = dot_product_std(d_k, False, n_samples, g)  # the generator has moved on: new samples
+    if float(first) == float(second):
+        fail("dot_product_std gave the same value twice in a row with one generator (seeded once): the second "
+             "call should draw new samples from where the first left the generator",
+             hint="draw from the generator itself (torch.randn(..., generator=generator)), not from a copy of it "
+                  "or from a generator or global RNG re-seeded with its seed")
