@@ -1,6 +1,7 @@
 """The candidate's loop: progress over the self-checks, hints in tiers, and a watch mode."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tempfile
@@ -9,23 +10,46 @@ import tomllib
 from pathlib import Path
 
 from . import junit
-from .questions import PACKAGE_DIR, all_questions
+from .questions import PACKAGE_DIR, Question, all_questions
 from .report import _pad
 
 HINTS_DIR = PACKAGE_DIR / "hints"
-STATES = {"passing": "✔ passing", "failing": "✘ failing", "todo": "· not started", "missing": "? missing"}
+STATES = {"passing": "✔ passing", "failing": "✘ failing", "started": "◐ started", "todo": "· not started",
+          "missing": "? no checks"}
+# Per-test time limit while `progress` and `watch` run the self-checks (each takes well under a second;
+# an endless loop in a candidate's code must not hold the overview up for the project's 120 s).
+PROGRESS_TIMEOUT_S = 10
+WATCH_TIMEOUT_S = 30
+TITLE_WIDTH = 50
+_NOT_IMPLEMENTED = re.compile(r"^(\S+) is not implemented yet")
+
+
+def _pytest_command(targets: list[str], *extra: str, timeout: int) -> list[str]:
+    return [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", "-m", "not timing",
+            "-o", f"timeout={timeout}", *extra]
 
 
 def self_check_outcomes(exercises: Path, only: list[str] | None = None) -> list[junit.Outcome]:
-    """Run the visible self-checks (timing tests excluded) in a subprocess; one outcome per test."""
+    """Run the visible self-checks (timing tests excluded) in one subprocess; one outcome per test."""
+    outcomes, _ = _run_self_checks(exercises, only)
+    return outcomes
+
+
+def _run_self_checks(exercises: Path, only: list[str] | None = None) -> tuple[list[junit.Outcome], str]:
+    """(outcomes, trouble): trouble describes a run that ended without results (e.g. a crashed process)."""
     targets = [str(exercises / q) for q in (only or [])] or [str(exercises)]
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "self.xml"
-        subprocess.run([sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider",
-                        "-m", "not timing", f"--junitxml={xml}", "-o", "junit_family=xunit1",
-                        "--rootdir", str(exercises.parent)],
-                       cwd=exercises.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return junit.read(xml) if xml.exists() else []
+        # The unraisable/thread-exception plugins only add a slow garbage collection at the end here.
+        cmd = _pytest_command(targets, f"--junitxml={xml}", "-o", "junit_family=xunit1",
+                              "-p", "no:unraisableexception", "-p", "no:threadexception",
+                              "--rootdir", str(exercises.parent), timeout=PROGRESS_TIMEOUT_S)
+        proc = subprocess.run(cmd, cwd=exercises.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, errors="replace")
+        if xml.exists():
+            return junit.read(xml), ""
+        tail = "\n".join("    " + ln for ln in proc.stdout.strip().splitlines()[-12:])
+        return [], f"the self-checks stopped without a result (exit status {proc.returncode}):\n{tail}"
 
 
 def classify(outcomes: list[junit.Outcome]) -> str:
@@ -34,43 +58,91 @@ def classify(outcomes: list[junit.Outcome]) -> str:
     bad = [o for o in outcomes if o.status in ("failed", "error")]
     if not bad:
         return "passing"
-    if len(bad) == len(outcomes) and all("not implemented yet" in o.message for o in bad):
-        return "todo"
+    if all(_NOT_IMPLEMENTED.match(o.message) for o in bad):
+        return "todo" if len(bad) == len(outcomes) else "started"
     return "failing"
+
+
+def _clip(text: str, width: int) -> str:
+    """One line, cut at a word boundary with an ellipsis when longer than ``width``."""
+    text = (text.splitlines() or [""])[0].strip()
+    if len(text) <= width:
+        return text
+    cut = text[:width - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > width // 2 else cut).rstrip(" ,;:(") + "…"
+
+
+def _title(q: Question) -> str:
+    padded = _pad(q.title, TITLE_WIDTH)
+    return padded if padded.rstrip() == q.title else _pad(q.title, TITLE_WIDTH - 1).rstrip() + "…"
+
+
+def _timed_questions(exercises: Path) -> set[str]:
+    """Questions whose self-check has timing tests (not run by `progress`)."""
+    return {p.parent.name for p in exercises.glob("q*/test_*.py")
+            if "mark.timing" in p.read_text(encoding="utf-8", errors="replace")}
+
+
+def _row(q: Question, state: str, mine: list[junit.Outcome], timed: bool) -> list[str]:
+    passed = sum(o.status == "passed" for o in mine)
+    count = f"{passed:>2}/{len(mine):<2} self-checks" if mine else ""
+    rows = [f"  {_pad(STATES[state], 13)} {q.qid}  {_title(q)} {count}".rstrip()]
+    bad = [o for o in mine if o.status in ("failed", "error")]
+    if state == "failing":
+        first = next(o for o in bad if not _NOT_IMPLEMENTED.match(o.message))
+        name = first.nodeid.split("::")[-1]
+        rows.append(f"      {_clip(f'{name}: {first.message}', 96)}")
+    elif state == "started":
+        todo = sorted({_NOT_IMPLEMENTED.match(o.message).group(1) for o in bad})
+        rows.append(f"      still to write: {', '.join(todo)}")
+    if state == "passing" and timed:
+        rows.append(f"      (its timing self-checks are not run here: `pytest exercises/{q.qid}`)")
+    return rows
+
+
+def _next_step(next_q: Question, state: str) -> str:
+    if state in ("failing", "started", "missing"):
+        return (f"Next: finish {next_q.qid} (下一步) — `pytest exercises/{next_q.qid}` shows each failing check "
+                f"with what was expected.\nStuck? `llmgrade hint {next_q.qid}` (levels 1–3).")
+    return (f"Next: {next_q.qid} (下一题) — read exercises/{next_q.qid}/README.md, edit "
+            f"exercises/{next_q.qid}/{next_q.filename}, then `pytest exercises/{next_q.qid}` (or `llmgrade watch`).\n"
+            f"Stuck? `llmgrade hint {next_q.qid}` (levels 1–3).")
 
 
 def progress(exercises: Path) -> int:
     exercises = exercises.resolve()
     t0 = time.perf_counter()
-    outcomes = self_check_outcomes(exercises)
+    outcomes, trouble = _run_self_checks(exercises)
+    if trouble:
+        print(f"llmgrade progress: {trouble}\nRun `pytest exercises -x` to see which question stops it "
+              f"(a crash or os._exit in your code?).", file=sys.stderr)
+        return 1
     by_q: dict[str, list[junit.Outcome]] = {}
     for o in outcomes:
         by_q.setdefault(o.qid, []).append(o)
-    rows, counts, next_q = [], {k: 0 for k in STATES}, None
+    timed = _timed_questions(exercises)
+    rows, counts, states = [], {k: 0 for k in STATES}, {}
     for q in all_questions().values():
         if not (exercises / q.qid).is_dir():
             continue
         mine = by_q.get(q.qid, [])
-        state = classify(mine)
+        state = states[q.qid] = classify(mine)
         counts[state] += 1
-        passed = sum(o.status == "passed" for o in mine)
-        if state != "passing" and next_q is None:
-            next_q = q
-        rows.append(f"  {_pad(STATES[state], 14)} {q.qid}  {_pad(q.title, 48)} {passed:>2}/{len(mine):<2} self-checks")
-        if state == "failing":
-            first = next(o for o in mine if o.status in ("failed", "error"))
-            rows.append(f"      first failure: {(first.message.splitlines() or [''])[0][:110]}")
+        rows += _row(q, state, mine, q.qid in timed)
     total = sum(counts.values())
     bar = "#" * counts["passing"] + "-" * (total - counts["passing"])
     print(f"Progress [{bar}] {counts['passing']}/{total} questions pass their self-checks "
           f"({time.perf_counter() - t0:.1f}s)")
     print("\n".join(rows))
+    qs = [q for q in all_questions().values() if q.qid in states]
+    next_q = next((q for q in qs if states[q.qid] in ("failing", "started", "missing")), None) \
+        or next((q for q in qs if states[q.qid] == "todo"), None)
     if next_q is not None:
-        print(f"\nNext: {next_q.qid} — read exercises/{next_q.qid}/README.md, edit "
-              f"exercises/{next_q.qid}/{next_q.filename}, then `pytest exercises/{next_q.qid}`.\n"
-              f"Stuck? `llmgrade hint {next_q.qid}` (levels 1–3).")
+        print("\n" + _next_step(next_q, states[next_q.qid]))
     else:
-        print("\nAll self-checks pass. The hidden suites check much more: edge cases, dtypes, speed.")
+        print("\nAll self-checks pass / 全部自测通过. The interviewer's hidden tests check much more "
+              "(edge cases, both dtypes, bad arguments, speed): re-read each README's notes.")
     return 0
 
 
@@ -81,14 +153,24 @@ def hints_for(qid: str) -> list[dict]:
     return tomllib.loads(path.read_text(encoding="utf-8")).get("hint", [])
 
 
+def _qid(text: str) -> str:
+    text = text.strip().lower()
+    return text if text.startswith("q") else f"q{text}"
+
+
 def hint(qid: str, level: int, lang: str) -> int:
-    qid = qid.lower() if qid.lower().startswith("q") else f"q{qid}"
+    qid = _qid(qid)
     tiers = hints_for(qid)
     if not tiers:
-        print(f"no hints for {qid}", file=sys.stderr)
+        known = sorted(p.stem for p in HINTS_DIR.glob("q*.toml"))
+        span = f"{known[0]}–{known[-1]}" if known else "none"
+        print(f"llmgrade hint: no hints for {qid!r} (questions with hints: {span}); e.g. `llmgrade hint q21`",
+              file=sys.stderr)
         return 2
     level = max(1, min(level, len(tiers)))
     names = {1: "nudge / 提示", 2: "key idea / 关键思路", 3: "formula / 公式"}
+    q = all_questions().get(qid)
+    print(f"{qid}" + (f" · {q.title}" if q else ""))
     for i in range(level):
         print(f"[{i + 1}] {names.get(i + 1, '')}")
         if lang in ("en", "both"):
@@ -96,23 +178,45 @@ def hint(qid: str, level: int, lang: str) -> int:
         if lang in ("zh", "both"):
             print(f"    {tiers[i]['zh']}")
     if level < len(tiers):
-        print(f"(more: llmgrade hint {qid} {level + 1})")
+        print(f"(more / 更多: llmgrade hint {qid} {level + 1})")
     return 0
+
+
+def _snapshot(exercises: Path) -> dict[Path, float]:
+    out = {}
+    for p in exercises.glob("q*/*.py"):
+        try:
+            out[p] = p.stat().st_mtime
+        except OSError:  # replaced while we looked (editors save through a temporary file)
+            continue
+    return out
 
 
 def watch(exercises: Path, interval: float = 0.5) -> int:  # pragma: no cover - interactive
     exercises = exercises.resolve()
-    print(f"watching {exercises} — save a file in a qNN folder to re-run its self-check (Ctrl-C stops)")
-    seen = {p: p.stat().st_mtime for p in exercises.glob("q*/*.py")}
+    print(f"watching {exercises}: save a file in a qNN folder to re-run that question's self-check "
+          f"(Ctrl-C stops; `llmgrade progress` gives the overview)", flush=True)
+    seen = _snapshot(exercises)
+    timed = _timed_questions(exercises)
     try:
         while True:
             time.sleep(interval)
-            for p in exercises.glob("q*/*.py"):
-                m = p.stat().st_mtime
-                if seen.get(p) != m:
-                    seen[p] = m
-                    print(f"\n== {p.parent.name}: {p.name} changed", flush=True)
-                    subprocess.run([sys.executable, "-m", "pytest", str(p.parent), "-q", "-m", "not timing",
-                                    "-p", "no:cacheprovider"], cwd=exercises.parent)
+            now = _snapshot(exercises)
+            changed = sorted({p.parent.name for p, m in now.items() if seen.get(p) != m})
+            if not changed:
+                continue
+            time.sleep(interval)  # let an editor finish writing (several files, or write-then-rename)
+            seen = _snapshot(exercises)
+            for qid in changed:
+                print(f"\n== {time.strftime('%H:%M:%S')} {qid} changed: pytest exercises/{qid}", flush=True)
+                proc = subprocess.run(_pytest_command([str(exercises / qid)], timeout=WATCH_TIMEOUT_S),
+                                      cwd=exercises.parent)
+                if proc.returncode == 0:
+                    more = f" (timing self-checks: `pytest exercises/{qid}`)" if qid in timed else ""
+                    print(f"✔ {qid}: every self-check passes{more}", flush=True)
+                elif proc.returncode == 1:
+                    print(f"✘ {qid}: some self-checks fail (above); save again to re-run", flush=True)
+                else:
+                    print(f"? {qid}: pytest stopped with exit status {proc.returncode}", flush=True)
     except KeyboardInterrupt:
         return 0

@@ -122,6 +122,10 @@ def given():
 
 
 # --- friendly failures ---------------------------------------------------------------------------
+# A failing check prints its message alone; a crash or an endless loop inside the candidate's code prints
+# where it happened and with which arguments (pass --tb=long for pytest's full traceback). Reports of
+# these failures are built without pytest's traceback formatting, which is most of the cost of a run
+# over many unfinished stubs (`llmgrade progress`).
 
 class OneLine:
     """A failure representation that prints one message and no traceback (also in -r summaries)."""
@@ -138,6 +142,13 @@ class OneLine:
         return self.message
 
 
+def _rel(path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 def _not_implemented_message(excinfo) -> str:
     exc = excinfo.value
     where = getattr(exc, "where", None)  # set by the isolated proxy
@@ -146,32 +157,177 @@ def _not_implemented_message(excinfo) -> str:
     entry = excinfo.traceback[-1]
     raw = entry.frame.code.raw
     name = getattr(raw, "co_qualname", raw.co_name)  # KVCache.__init__, not just __init__
-    try:
-        rel = Path(entry.path).resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        rel = Path(entry.path)
-    return f"{name} is not implemented yet: {rel}:{entry.lineno + 1}"
+    return f"{name} is not implemented yet: {_rel(entry.path)}:{entry.lineno + 1}"
 
 
-def friendly_message(excinfo) -> str | None:
+def _submission_file(item) -> Path | None:
+    """The candidate's module file this test used (in-process runs only)."""
+    from .loading import ModuleView
+    sub = getattr(item, "funcargs", {}).get("sub")
+    path = vars(sub).get("_path") if isinstance(sub, ModuleView) else None  # never touch a worker proxy
+    return Path(path).resolve() if path else None
+
+
+def _frames_in(excinfo, path: Path) -> list:
+    out = []
+    for entry in excinfo.traceback:
+        try:
+            if Path(str(entry.path)).resolve() == path:
+                out.append(entry)
+        except OSError:
+            continue
+    return out
+
+
+def _qualname(entry) -> str:
+    raw = entry.frame.code.raw
+    return getattr(raw, "co_qualname", raw.co_name)
+
+
+def _arguments(entry) -> str:
+    """The arguments of a frame's function, described briefly (tensors by dtype and shape)."""
+    from .checks.core import describe
+    raw = entry.frame.code.raw
+    n = raw.co_argcount + raw.co_kwonlyargcount
+    names = list(raw.co_varnames[:n])
+    if raw.co_flags & 0x04:  # *args
+        names.append(raw.co_varnames[n])
+    values = entry.frame.f_locals
+    parts = [f"{name}={describe(values[name])}" for name in names if name != "self" and name in values]
+    text = ", ".join(parts)
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+def _source_line(path: Path, lineno: int) -> str:
+    import linecache
+    return linecache.getline(str(path), lineno).strip()
+
+
+def _crash_message(excinfo, item, path: Path | None) -> str | None:
+    """An exception raised inside the candidate's code: what, where, with which arguments."""
+    entries = _frames_in(excinfo, path) if path else []
+    if not entries:
+        return None
+    outer, inner = entries[0], entries[-1]
+    exc = excinfo.value
+    lines = str(exc).strip().splitlines()
+    text = lines[0][:300] + (" ..." if len(lines) > 1 or len(lines[0]) > 300 else "") if lines else ""
+    rel, lineno = _rel(path), inner.lineno + 1
+    name, inner_name = _qualname(outer), _qualname(inner)
+    msg = f"{name} raised {type(exc).__name__}: {text} ({rel} line {lineno})"
+    msg += f"\n  {rel}:{lineno}{f' in {inner_name}' if inner_name != name else ''}: {_source_line(path, lineno)}"
+    args = _arguments(outer)
+    if args:
+        msg += f"\n  {name} was called with {args}"
+    msg += f"\n  (the full traceback: pytest {_rel(item.path)} --tb=long)"
+    return msg
+
+
+def _check_crash_message(excinfo, item) -> str | None:
+    """An exception inside a check (not the candidate's code), usually on a result of the wrong kind."""
+    if "sub" not in getattr(item, "funcargs", {}) or excinfo.errisinstance(AssertionError):
+        return None
+    roots = (PROJECT_ROOT.resolve(), Path(item.path).resolve().parent)
+    inner = None
+    for entry in excinfo.traceback:
+        try:
+            path = Path(str(entry.path)).resolve()
+        except OSError:
+            continue
+        if any(path.is_relative_to(r) for r in roots) and not {".venv", "site-packages"} & set(path.parts):
+            inner = (entry, path)
+    if inner is None:
+        return None
+    entry, path = inner
+    lines = str(excinfo.value).strip().splitlines()
+    text = lines[0][:300] + (" ..." if len(lines) > 1 or len(lines[0]) > 300 else "") if lines else ""
+    return (f"{type(excinfo.value).__name__} inside the check (not in your code): {text}\n"
+            f"  at {_rel(path)}:{entry.lineno + 1} in {_qualname(entry)}: {_source_line(path, entry.lineno + 1)}\n"
+            f"  often a function returned the wrong kind of value (None from a missing `return`, a list or a "
+            f"number instead of a tensor); the full traceback: pytest {_rel(item.path)} --tb=long")
+
+
+def _timeout_message(excinfo, item, path: Path | None) -> str:
+    qid = _self_check_question(item) if item is not None else None
+    rest = f"\n  (the other self-checks of {qid} are skipped until this one finishes)" if qid else ""
+    return _timeout_text(excinfo, path) + rest
+
+
+def _timeout_text(excinfo, path: Path | None) -> str:
     text = str(excinfo.value)
-    if type(excinfo.value).__name__ == "Failed" and text.startswith("Timeout"):  # pytest-timeout
-        limit = text.split(">")[1].split("s")[0] if ">" in text else "?"
+    limit = text.split(">", 1)[1].split("s", 1)[0] if ">" in text else "?"
+    entries = _frames_in(excinfo, path) if path else []
+    if not entries:
         return (f"did not finish within the test's time limit ({limit} s): look for a loop that never ends "
                 f"or a computation whose size is not bounded")
+    inner, rel = entries[-1], _rel(path)
+    return (f"{_qualname(entries[0])} did not finish within the test's time limit ({limit} s) and was stopped "
+            f"at {rel} line {inner.lineno + 1}: {_source_line(path, inner.lineno + 1)}\n"
+            f"  look for a loop that never ends (a condition that never becomes true, a counter never "
+            f"advanced) or a computation whose size is not bounded; these inputs are small")
+
+
+def _is_timeout(excinfo) -> bool:
+    return type(excinfo.value).__name__ == "Failed" and str(excinfo.value).startswith("Timeout")
+
+
+def friendly_message(excinfo, item=None) -> str | None:
+    """The readable message for a failure, or None to keep pytest's own report."""
+    if _is_timeout(excinfo):  # pytest-timeout
+        return _timeout_message(excinfo, item, _submission_file(item) if item is not None else None)
     if excinfo.errisinstance(NotImplementedError):
         return _not_implemented_message(excinfo)
     if excinfo.errisinstance((CheckFailure, SubmissionError)):
         return str(excinfo.value)
+    if item is not None and item.config.getoption("tbstyle", "auto") == "auto" \
+            and not excinfo.errisinstance((pytest.skip.Exception, KeyboardInterrupt, GraderFault)):
+        try:
+            return _crash_message(excinfo, item, _submission_file(item)) or _check_crash_message(excinfo, item)
+        except Exception:  # noqa: BLE001 - e.g. an argument whose repr fails: pytest's own report then
+            return None
     return None
 
 
-@pytest.hookimpl(hookwrapper=True)
+def _self_check_question(item) -> str | None:
+    """qNN when this test is a self-check beside its stub (exercises/qNN/test_*.py), else None."""
+    path = Path(item.path)
+    try:
+        q = get(question_of(path))
+    except (pytest.UsageError, KeyError):
+        return None
+    return q.qid if (path.parent / q.filename).exists() and path.parent.parent.name != "tests" else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """After a self-check ran out of time, the question's other self-checks are skipped (no long waits)."""
+    qid = _self_check_question(item)
+    if qid is not None and qid in getattr(item.config, "_llm_timed_out", ()):
+        pytest.skip(f"not run: an earlier self-check of {qid} did not finish in time (fix that first)")
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    outcome = yield
-    report = outcome.get_result()
-    if call.excinfo is None or report.passed or report.skipped:
-        return
-    message = friendly_message(call.excinfo)
-    if message is not None:
-        report.longrepr = OneLine(message, str(item.path), 0)
+    excinfo = call.excinfo
+    if excinfo is None or call.when not in ("setup", "call", "teardown"):
+        return None
+    try:
+        message = friendly_message(excinfo, item)
+    except Exception:  # noqa: BLE001 - never an internal error because of a message
+        message = None
+    if message is None:
+        return None  # pytest's own report
+    if _is_timeout(excinfo) and _self_check_question(item):
+        if not hasattr(item.config, "_llm_timed_out"):
+            item.config._llm_timed_out = set()
+        item.config._llm_timed_out.add(_self_check_question(item))
+    # Build the report as for a passing call (pytest's own constructor: sections, timings, keywords),
+    # then mark it failed with the message: skips pytest's costly traceback formatting.
+    call.excinfo = None
+    try:
+        report = pytest.TestReport.from_item_and_call(item, call)
+    finally:
+        call.excinfo = excinfo
+    report.outcome = "failed"
+    report.longrepr = OneLine(message, str(item.path), 0)
+    return report

@@ -4,6 +4,7 @@ Never copied: solutions/, tests/, mutants/, qa/, benchmarks, the isolation and g
 """
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,27 @@ GRADER_FILES = ["__init__.py", "questions.py", "questions.toml", "loading.py", "
                 "junit.py", "progressbar.py", "report.py", "candidate.py", "cli.py"]
 GRADER_DIRS = ["checks", "hints"]
 HANDOUT_README = PROJECT_ROOT / "docs" / "handout-README.md"
+# A self-check takes well under a second (the timing ones about 5 s): in the handout a test that runs
+# longer is an endless loop, reported after this many seconds rather than the project's 120.
+HANDOUT_TEST_TIMEOUT_S = 30
+
+
+def handout_pyproject(text: str) -> str:
+    """The project's pyproject.toml, as the handout's: its own name, no dev tools, a short test timeout."""
+    text = text.replace('name = "llm-internals-exercises"', 'name = "llm-internals-handout"')
+    text = re.sub(r'(?m)^description = ".*"$',
+                  'description = "LLM internals interview practice (Q20-Q39): statements, stubs and self-checks."',
+                  text)
+    text = re.sub(r'(?m)^dev = \[.*\]$', 'dev = []', text)
+    text, n = re.subn(r"(?m)^timeout = \d+$", f"timeout = {HANDOUT_TEST_TIMEOUT_S}", text)
+    if n != 1:
+        raise SystemExit("llmgrade release: pyproject.toml has no `timeout = N` line under [tool.pytest.ini_options]")
+    return text
+
+
+def handout_setup_script(text: str) -> str:
+    """scripts/setup.sh as the handout's: it installs no nbgrader or matplotlib there."""
+    return text.replace(", nbgrader, matplotlib)", ")")
 
 
 def make_release(out: Path, force: bool = False) -> Path:
@@ -34,10 +56,10 @@ def make_release(out: Path, force: bool = False) -> Path:
     (out / "scripts").mkdir()
     for name in ("setup.sh", "install_torch.py"):
         shutil.copy2(PROJECT_ROOT / "scripts" / name, out / "scripts" / name)
+    setup = out / "scripts" / "setup.sh"
+    setup.write_text(handout_setup_script(setup.read_text(encoding="utf-8")), encoding="utf-8")
     pyproject = (PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    pyproject = pyproject.replace('name = "llm-internals-exercises"', 'name = "llm-internals-handout"')
-    pyproject = pyproject.replace('dev = ["nbgrader>=0.9", "matplotlib>=3.7"]', 'dev = []')
-    (out / "pyproject.toml").write_text(pyproject, encoding="utf-8")
+    (out / "pyproject.toml").write_text(handout_pyproject(pyproject), encoding="utf-8")
     shutil.copy2(HANDOUT_README, out / "README.md")
     (out / ".gitignore").write_text(".venv/\n__pycache__/\n*.egg-info/\n", encoding="utf-8")
     return out
