@@ -88,10 +88,12 @@ def test_shapes_add_up_to_the_count(sub, M):
 
 BAD = [("d_model", 770, ("d_model", "n_heads")), ("n_heads", 7, ("n_heads", "d_model")),
        ("n_kv_heads", 5, ("n_kv_heads", "n_heads")), ("n_layers", 0, ("n_layers",)), ("vocab_size", -1, ("vocab_size",)),
-       ("norm", "batchnorm", ("norm",)), ("mlp", "relu", ("mlp",)), ("positions", "alibi", ("positions",))]
+       ("norm", "batchnorm", ("norm",)), ("mlp", "relu", ("mlp",)), ("positions", "alibi", ("positions",)),
+       # every size is checked, also those a count only multiplies by, and a zero divisor is a ValueError
+       ("n_ctx", 0, ("n_ctx",)), ("d_ff", 0, ("d_ff",)), ("n_heads", 0, ("n_heads",)), ("n_kv_heads", 0, ("n_kv_heads",))]
 
 
-@pytest.mark.parametrize("field,value,mentions", BAD, ids=[b[0] for b in BAD])
+@pytest.mark.parametrize("field,value,mentions", BAD, ids=[f"{b[0]}={b[1]}" for b in BAD])
 @pytest.mark.parametrize("fn", ["count_params", "weight_shapes"])
 def test_bad_config(sub, M, fn, field, value, mentions):
     cfg = dataclasses.replace(M.gpt2_small(), **{field: value})
