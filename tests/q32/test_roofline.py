@@ -111,6 +111,7 @@ def test_decode_step_time_bad_arguments(sub, name, value):
 
 @pytest.mark.parametrize("args,name", [((0, 2e12, 2), "peak_flops"), ((312e12, 0, 2), "mem_bandwidth"),
                                        ((312e12, 2e12, 0), "bytes_per_param"), ((312e12, -2e12, 2), "mem_bandwidth"),
-                                       ((-312e12, 2e12, 2), "peak_flops")])
+                                       ((-312e12, 2e12, 2), "peak_flops"), ((float("nan"), 2e12, 2), "peak_flops"),
+                                       ((312e12, float("inf"), 2), "mem_bandwidth"), ((312e12, 2e12, -1), "bytes_per_param")])
 def test_balanced_batch_size_bad_arguments(sub, args, name):
     expect_value_error(sub.balanced_batch_size, *args, what=f"balanced_batch_size{args}", mentions=(name,))
