@@ -176,6 +176,12 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _traversable(path: Path) -> bool:
+    """Every directory from / down to ``path`` lets other users through."""
+    path = Path(os.path.realpath(path))
+    return all(os.stat(p).st_mode & 0o001 for p in [path, *path.parents])
+
+
 def _set_pdeathsig() -> None:  # runs in the child between fork and exec
     try:
         import ctypes
@@ -194,12 +200,15 @@ class Zygote:
         self.limits = limits
         self.scratch = Path(tempfile.mkdtemp(prefix="llmgrade-"))
         os.chmod(self.scratch, 0o755)
+        mode = os.environ.get("LLMGRADE_ISOLATION", mode) if mode == "auto" else mode
         if mode == "auto":
             levels = self.LEVELS_ROOT if os.geteuid() == 0 else self.LEVELS_USER
             if not shutil.which("unshare"):
                 levels = ("process",)
-        else:
+        elif mode in ("namespaces", "userns", "process"):
             levels = (mode,)
+        else:
+            raise GraderFault(f"unknown isolation mode {mode!r} (auto, namespaces, userns, process)")
         self.levels = list(levels)
         self.level: str | None = None
         self.hello: dict | None = None
@@ -210,6 +219,7 @@ class Zygote:
         self.log: LogTail | None = None
         self.lock = threading.RLock()
         self.closed = False
+        self.extra_dirs: list[Path] = []
         self._launch()
 
     # starting
@@ -218,6 +228,10 @@ class Zygote:
         self.level = level
         newroot = self.scratch / f"root-{level}"
         workdir = self.scratch / "work"
+        if level == "process" and os.geteuid() == 0 and not _traversable(self.scratch):
+            # the workers run as other uids here and must reach their files: a world-traversable place
+            self.extra_dirs.append(Path(tempfile.mkdtemp(prefix="llmgrade-work-", dir="/tmp")))
+            workdir = self.extra_dirs[-1]
         for d in (newroot, workdir):
             d.mkdir(exist_ok=True)
             os.chmod(d, 0o755)
@@ -304,7 +318,7 @@ class Zygote:
                     f"(system dirs, Python, venv; no project, solutions, tests, submissions, /home, /tmp of "
                     f"the host; no network); each worker in its own pid namespace as {who}")
         else:
-            who = "a unique unprivileged uid" if drop else "uid 0 (RLIMIT_NPROC not enforced)"
+            who = "a unique unprivileged uid" if drop else "the grader's own (unprivileged) uid"
             text = (f"plain worker processes (unshare refused: {'; '.join(self.failures) or 'not tried'}), "
                     f"own session, as {who}; the file system and network are NOT hidden")
         notes = list(self.setup_notes) + list(h.get("notes", []))
@@ -415,6 +429,8 @@ class Zygote:
                     pass
             self._stop_process()
             shutil.rmtree(self.scratch, ignore_errors=True)
+            for d in self.extra_dirs:
+                shutil.rmtree(d, ignore_errors=True)
 
 
 def _recv_frame(sock: socket.socket, deadline: float, limits: wire.Limits):
@@ -962,7 +978,10 @@ class QuestionSession:
             e.where = (_clean(where[0], 100) if where else what, self.rel, where[1] if where else 0)
             return e
         if kind == "builtin" and info.get("builtin") in PASS_THROUGH:
-            return PASS_THROUGH[info["builtin"]](message)
+            e = PASS_THROUGH[info["builtin"]](message)
+            if where:  # the plugin says where in the submission it was raised
+                e.where = (_clean(where[0], 100), self.rel, where[1])
+            return e
         if kind == "missing":
             return SubmissionError(f"{self.label} defines no `{message}`")
         if kind == "exit":

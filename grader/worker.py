@@ -426,7 +426,7 @@ class Worker:
         try:
             for frame, lineno in traceback.walk_tb(e.__traceback__):
                 if frame.f_code.co_filename == self.path:
-                    where = (frame.f_code.co_name, lineno)
+                    where = (getattr(frame.f_code, "co_qualname", frame.f_code.co_name), lineno)
         except BaseException:  # noqa: BLE001
             where = None
         token = 0

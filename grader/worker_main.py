@@ -31,7 +31,7 @@ MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC = 32, 4096, 8192, 16384
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 CLONE_NEWPID = 0x20000000
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 4, 38, 36
 PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
 
 _libc = None
@@ -195,6 +195,7 @@ class Zygote:
         self.workers: dict[int, dict] = {}  # wid -> {"pid", "uid", "pgid"}
         self.by_pid: dict[int, int] = {}
         self.status: dict[int, int] = {}  # wid -> wait status
+        self.early: dict[int, int] = {}  # pid -> wait status of processes reaped before they were known
         self.next_wid = 1
         self.base = config["workdir"]
         self.sandbox = config["sandbox"]
@@ -237,6 +238,7 @@ class Zygote:
         for wid in list(self.workers):
             self.kill(wid)
         self.reap()
+        self.sweep(None)
 
     def reap(self) -> None:
         while True:
@@ -247,11 +249,16 @@ class Zygote:
             if pid == 0:
                 return
             wid = self.by_pid.pop(pid, None)
+            if wid is None:
+                self.early[pid] = st
+                while len(self.early) > 1000:
+                    self.early.pop(next(iter(self.early)))
             if wid is not None:
                 self.status[wid] = st
                 info = self.workers.pop(wid, None)
                 if info is not None:
                     self.sweep(info)
+                    self.tidy(info)
 
     def wait_status(self, wid: int, wait: float):
         deadline = time.monotonic() + wait
@@ -279,14 +286,41 @@ class Zygote:
             self.reap()
             time.sleep(0.005)
 
-    def sweep(self, info: dict) -> None:
-        """Without a pid namespace per worker, also kill its process group and everything of its uid."""
+    def tidy(self, info: dict) -> None:
+        """A dead worker's files go: its directory, and what its uid left in /tmp and /dev/shm."""
+        import shutil
+        shutil.rmtree(info["dir"], ignore_errors=True)
+        uid = info.get("uid")
+        if not uid or not self.sandbox:
+            return
+        for d in ("/tmp", "/dev/shm"):
+            try:
+                entries = list(os.scandir(d))
+            except OSError:
+                continue
+            for e in entries:
+                try:
+                    if e.stat(follow_symlinks=False).st_uid == uid:
+                        if e.is_dir(follow_symlinks=False):
+                            shutil.rmtree(e.path, ignore_errors=True)
+                        else:
+                            os.unlink(e.path)
+                except OSError:
+                    pass
+
+    def sweep(self, info: dict | None) -> None:
+        """Without a pid namespace per worker, also kill its process group, everything of its uid, and
+        every stray child of ours (orphans of workers come to us: we are their subreaper)."""
         if self.sandbox:
             return  # killing the worker (its pid namespace's init) killed everything in it
+        if info is None:
+            self.kill_strays()
+            return
         try:
             os.killpg(info["pid"], signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        self.kill_strays()
         uid = info.get("uid")
         if uid:
             pid = os.fork()
@@ -298,6 +332,19 @@ class Zygote:
                 finally:
                     os._exit(0)
             os.waitpid(pid, 0)
+
+    def kill_strays(self) -> None:
+        for _ in range(20):
+            strays = [pid for pid in _children(os.getpid()) if pid not in self.by_pid]
+            if not strays:
+                return
+            for pid in strays:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.02)
+            self.reap()
 
     def spawn(self, spec: dict, fds: list[int]) -> None:
         import secrets
@@ -325,13 +372,20 @@ class Zygote:
             return
         sys.stdout.flush()
         sys.stderr.flush()
+        if not self.sandbox:  # a plain child: it dies with the zygote (PDEATHSIG), its group is ours to kill
+            pid = os.fork()
+            if pid == 0:
+                worker_process(spec, workdir, uid, fds, self.config, self.ctl.fileno())
+            for fd in fds:
+                os.close(fd)
+            self.register(wid, pid, uid, workdir)
+            return
         r, w = os.pipe()
         helper = os.fork()
         if helper == 0:  # the helper: a new pid namespace for the worker, then out of the way
             try:
                 os.close(r)
-                if self.sandbox:
-                    unshare(CLONE_NEWPID)
+                unshare(CLONE_NEWPID)
                 pid = os.fork()
                 if pid == 0:
                     os.close(w)
@@ -353,9 +407,17 @@ class Zygote:
         if not data:
             self.send(("error", "the worker could not be forked"))
             return
-        pid = int(data)
-        self.workers[wid] = {"pid": pid, "uid": uid}
+        self.register(wid, int(data), uid, workdir)
+
+    def register(self, wid: int, pid: int, uid: int, workdir: str) -> None:
+        info = {"pid": pid, "uid": uid, "dir": workdir}
+        self.workers[wid] = info
         self.by_pid[pid] = wid
+        if pid in self.early:  # it died before we knew its pid
+            self.status[wid] = self.early.pop(pid)
+            del self.workers[wid], self.by_pid[pid]
+            self.sweep(info)
+            self.tidy(info)
         self.send(("spawned", wid, pid))
 
 
@@ -395,8 +457,12 @@ def worker_process(spec: dict, workdir: str, uid: int, fds: list[int], config: d
             os.setresuid(uid, uid, uid)
         else:
             drop_capabilities()
+        if os.geteuid() == 0 and not config["sandbox"]:
+            raise PermissionError("refusing to run a submission as root outside a pid namespace")
         prctl(PR_SET_NO_NEW_PRIVS, 1)
         prctl(PR_SET_DUMPABLE, 1)  # /proc/self belongs to the worker again (peak-memory measurement)
+        if config.get("seccomp", True):
+            install_seccomp()
         if not config["sandbox"]:
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with the zygote (no pid namespace here)
         sys.stdout = open(1, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)
@@ -413,6 +479,76 @@ def worker_process(spec: dict, workdir: str, uid: int, fds: list[int], config: d
         except OSError:
             pass
     os._exit(70)
+
+
+# seccomp: a worker may signal only itself (and its own process group), and may not ptrace or read/write
+# other processes' memory. Syscall numbers per architecture: (audit arch, {name: number}).
+SECCOMP_ARCHES = {
+    "x86_64": (0xC000003E, {"kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129,
+                            "rt_tgsigqueueinfo": 297, "ptrace": 101, "process_vm_readv": 310,
+                            "process_vm_writev": 311, "pidfd_send_signal": 424}),
+    "aarch64": (0xC00000B7, {"kill": 129, "tkill": 130, "tgkill": 131, "rt_sigqueueinfo": 138,
+                             "rt_tgsigqueueinfo": 240, "ptrace": 117, "process_vm_readv": 270,
+                             "process_vm_writev": 271, "pidfd_send_signal": 424}),
+}
+
+
+def install_seccomp() -> bool:
+    """A small BPF filter (needs no_new_privs first). Returns False where the architecture is unknown."""
+    import ctypes
+    import platform
+    arch = SECCOMP_ARCHES.get(platform.machine())
+    if arch is None:
+        return False
+    audit_arch, nr = arch
+    me = os.getpid()
+    LD, JEQ, JGE, RET = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
+    ALLOW, DENY, KILL = 0x7FFF0000, 0x00050000 | 1, 0x80000000  # ERRNO(EPERM), KILL_PROCESS
+    prog: list[tuple[int, int, int, int]] = []
+
+    def op(code, k, jt=0, jf=0):
+        prog.append((code, jt, jf, k))
+
+    # layout: 0 arch check, then per-syscall tests, then the pid checks
+    op(LD, 4)                                    # arch
+    op(JEQ, audit_arch, 1, 0)
+    op(RET, KILL)
+    op(LD, 0)                                    # syscall number
+    op(JGE, 0x40000000, 0, 1)                    # x32 and other aliases: refuse
+    op(RET, DENY)
+    pid_checked = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
+    denied = ("tkill", "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_send_signal")
+    for name in pid_checked:
+        op(JEQ, nr[name], 0, 1)
+        op(0x05, 0)                              # BPF_JMP|JA: patched below to the pid check
+    for name in denied:
+        op(JEQ, nr[name], 0, 1)
+        op(RET, DENY)
+    op(RET, ALLOW)
+    check = len(prog)
+    op(LD, 20)                                   # args[0], high word: must be 0 (pid >= 0)
+    op(JEQ, 0, 1, 0)
+    op(RET, DENY)
+    op(LD, 16)                                   # args[0], low word: 0 (own group) or our own pid
+    op(JEQ, 0, 2, 0)
+    op(JEQ, me, 1, 0)
+    op(RET, DENY)
+    op(RET, ALLOW)
+    for i, (code, jt, jf, k) in enumerate(prog):  # point the jumps at the pid check
+        if code == 0x05:
+            prog[i] = (code, 0, 0, check - i - 1)
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint32)]
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    filters = (Filter * len(prog))(*[Filter(c, jt, jf, k) for c, jt, jf, k in prog])
+    fprog = Prog(len(prog), filters)
+    rc = libc().prctl(22, 2, ctypes.cast(ctypes.pointer(fprog), ctypes.c_void_p).value, 0, 0)  # PR_SET_SECCOMP
+    _check(rc, "seccomp")
+    return True
 
 
 def drop_capabilities() -> None:
@@ -442,6 +578,17 @@ def drop_capabilities() -> None:
     number = nr.get(platform.machine())
     if number is not None:
         libc().syscall(number, ctypes.byref(header), ctypes.byref(data))
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
 
 
 def _open_fds() -> list[int]:
@@ -508,20 +655,40 @@ def boot(ctl_fd: int) -> None:
     else:
         os.chdir(config["workdir"])
         if os.geteuid() == 0:
+            # Never run a submission as root without namespaces: kill(-1) alone would take the machine down.
+            drop_uid = True
+            if not _can_drop_root():
+                say({"setup_failed": "running as root without namespaces, and cannot switch to another uid"})
+                return
             import numpy as np
-            drop_uid = readable_by_others([sys.executable, os.__file__, torch.__file__, np.__file__,
-                                           config["workdir"]])
-            if not drop_uid:
-                notes.append("stays uid 0: the Python install is not readable by other users")
+            if not readable_by_others([sys.executable, os.__file__, torch.__file__, np.__file__, config["workdir"]]):
+                notes.append("the Python install is not readable by other users: only modules the zygote "
+                             "preloaded can be imported")
     config["drop_uid"] = drop_uid
     try:
         prctl(PR_SET_DUMPABLE, 0)  # no ptrace into the zygote
+        if not sandbox:
+            prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of the workers come back to us, to be reaped
     except OSError:
         pass
     say({"hello": True, "notes": notes, "drop_uid": drop_uid, "pid": os.getpid(),
          "proc_threads": len(os.listdir("/proc/self/task"))})
     Zygote(ctl, config).serve()
     os._exit(0)  # no interpreter teardown (seconds with torch loaded); every worker is dead by now
+
+
+def _can_drop_root() -> bool:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setresgid(2_111_111_111, 2_111_111_111, 2_111_111_111)
+            os.setresuid(2_111_111_111, 2_111_111_111, 2_111_111_111)
+            os._exit(0 if os.getuid() == 2_111_111_111 else 1)
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    _, st = os.waitpid(pid, 0)
+    return os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
