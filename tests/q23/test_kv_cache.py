@@ -26,6 +26,13 @@ def test_prefill_then_decode(sub, dtype):
                               dtype=dtype, seed=11)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layers_fed_last_to_first(sub, dtype):
+    # while layer 2 attends, layer 0 still holds the previous chunk: each layer attends over its own fill
+    props.decode_matches_full(sub.KVCache, sub.attend_one_step, chunks=[3, 1, 2, 1], n_layers=3, dtype=dtype,
+                              seed=13, reverse_layers=True)
+
+
 def test_chunks_after_decoding(sub):
     # multi-token appends that start after cached positions: the causal mask is aligned to the end
     props.decode_matches_full(sub.KVCache, sub.attend_one_step, chunks=[1, 1, 4, 2, 3], n_layers=1, seed=12)
@@ -92,14 +99,22 @@ def test_layers_fill_independently(sub):
     g = torch.Generator().manual_seed(1)
     k = torch.randn(2, 1, 5, 4, generator=g, dtype=torch.float64)
     v = torch.randn(2, 1, 5, 4, generator=g, dtype=torch.float64)
+    q = torch.randn(2, 2, 5, 4, generator=g, dtype=torch.float64)
     cache = sub.KVCache(3, 2, 1, 6, 4, torch.float64)
     cache.append(2, k[:, :, :2], v[:, :, :2])
     k_all, v_all = cache.append(2, k[:, :, 2:5], v[:, :, 2:5])
     assert_close(k_all, k, "layer 2's k_all after appending 2 then 3 positions (layers 0 and 1 still empty)",
                  hint="each layer writes at its own fill")
+    assert_equal(cache.length, 0, ".length while layer 2 holds 5 positions and layer 0 none",
+                 hint=".length is the number of positions cached in layer 0, not the most of any layer")
+    assert_close(sub.attend_one_step(q[:, :, 3:], cache, 2), props.full_causal_attention(q, k, v)[:, :, 3:],
+                 "attend_one_step(q_t of 2 positions, cache, layer=2) while layer 2 holds 5 positions and layer 0 none",
+                 hint="attend over the positions cached in THIS layer (its own fill), not .length (layer 0)")
     k0, v0 = cache.append(0, -k[:, :, :1], -v[:, :, :1])
     assert_close(k0, -k[:, :, :1], "layer 0's k_all after its first append (layer 2 holds 5 positions)")
     assert_close(v0, -v[:, :, :1], "layer 0's v_all after its first append")
+    assert_equal(cache.length, 1, ".length after layer 0 appended 1 position (layer 2 holds 5)",
+                 hint=".length is the number of positions cached in layer 0")
 
 
 def test_two_caches_are_independent(sub):
