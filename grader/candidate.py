@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import junit
 from .questions import PACKAGE_DIR, Question, all_questions
+from .report import _clip as _clip_words
 from .report import _pad
 
 HINTS_DIR = PACKAGE_DIR / "hints"
@@ -64,13 +65,8 @@ def classify(outcomes: list[junit.Outcome]) -> str:
 
 
 def _clip(text: str, width: int) -> str:
-    """One line, cut at a word boundary with an ellipsis when longer than ``width``."""
-    text = (text.splitlines() or [""])[0].strip()
-    if len(text) <= width:
-        return text
-    cut = text[:width - 1]
-    space = cut.rfind(" ")
-    return (cut[:space] if space > width // 2 else cut).rstrip(" ,;:(") + "…"
+    """The first line, cut at a word boundary with an ellipsis when longer than ``width``."""
+    return _clip_words((text.splitlines() or [""])[0].strip(), width)
 
 
 def _title(q: Question) -> str:
@@ -92,7 +88,7 @@ def _row(q: Question, state: str, mine: list[junit.Outcome], timed: bool) -> lis
     if state == "failing":
         first = next(o for o in bad if not _NOT_IMPLEMENTED.match(o.message))
         name = first.nodeid.split("::")[-1]
-        rows.append(f"      {_clip(f'{name}: {first.message}', 96)}")
+        rows.append(f"      {_clip(f'{name}: {first.message}', 108)}")
     elif state == "started":
         todo = sorted({_NOT_IMPLEMENTED.match(o.message).group(1) for o in bad})
         rows.append(f"      still to write: {', '.join(todo)}")
@@ -209,8 +205,8 @@ def watch(exercises: Path, interval: float = 0.5) -> int:  # pragma: no cover - 
             seen = _snapshot(exercises)
             for qid in changed:
                 print(f"\n== {time.strftime('%H:%M:%S')} {qid} changed: pytest exercises/{qid}", flush=True)
-                proc = subprocess.run(_pytest_command([str(exercises / qid)], timeout=WATCH_TIMEOUT_S),
-                                      cwd=exercises.parent)
+                proc = subprocess.run(_pytest_command([str(exercises / qid)], "-rN", timeout=WATCH_TIMEOUT_S),
+                                      cwd=exercises.parent)  # -rN: no summary repeating the failures
                 if proc.returncode == 0:
                     more = f" (timing self-checks: `pytest exercises/{qid}`)" if qid in timed else ""
                     print(f"✔ {qid}: every self-check passes{more}", flush=True)

@@ -15,6 +15,15 @@ def _pad(text: str, width: int) -> str:
     return out + " " * (width - used)
 
 
+def _clip(text: str, width: int) -> str:
+    """At most ``width`` characters, cut at a word boundary with an ellipsis."""
+    if len(text) <= width:
+        return text
+    cut = text[:width - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > width // 2 else cut).rstrip(" ,;:(") + "…"
+
+
 def table(rep: dict) -> str:
     rows = [f"{'question':<52} {'tests':>9} {'points':>13}", "-" * 76]
     for qid, q in rep["questions"].items():
@@ -23,7 +32,7 @@ def table(rep: dict) -> str:
                     f"{q['points']:>6.2f}/{q['max_points']:<5g}")
         if q["passed"] < q["total"] or q.get("skipped"):
             for note in q["notes"][:3]:
-                rows.append(f"      {note[:150]}")
+                rows.append(f"      {_clip(note, 150)}")
             if len(q["notes"]) > 3:
                 rows.append(f"      (+{len(q['notes']) - 3} more kinds of failure: see the JSON report)")
     rows.append("-" * 76)
