@@ -109,6 +109,25 @@ def same_seed_same_samples(sample, logits: torch.Tensor, *, seed: int, **setting
                  hint="draw every random number from the `generator` argument, never torch's global RNG")
 
 
+def generator_drives_samples(sample, logits: torch.Tensor, *, seed: int, **settings) -> None:
+    """Other seeds give other tokens, and the generator advances: a second call with it draws anew.
+
+    ``logits`` must leave several tokens in many rows, so that two independent draws of all rows agree
+    with negligible probability (a correct sampler fails this never in practice).
+    """
+    a = sample(logits, generator=torch.Generator().manual_seed(seed), **settings)
+    b = sample(logits, generator=torch.Generator().manual_seed(seed + 1), **settings)
+    if torch.equal(a, b):
+        fail(f"sample drew the same {len(a)} tokens with generators seeded {seed} and {seed + 1}",
+             hint="draw every random number from the `generator` argument (not a generator of your own)")
+    gen = torch.Generator().manual_seed(seed)
+    first = sample(logits, generator=gen, **settings)
+    second = sample(logits, generator=gen, **settings)
+    if torch.equal(first, second):
+        fail(f"two calls of sample with the same generator object drew the same {len(first)} tokens",
+             hint="use the generator itself (its state must advance), not a copy of it")
+
+
 def matches_torch_softmax(softmax, log_softmax, logits: torch.Tensor, *, temperature: float = 1.0,
                           what: str = "", rtol: float | None = None, atol: float | None = None) -> None:
     """softmax / log_softmax agree with torch's (finite where torch's are) and leave the input alone."""

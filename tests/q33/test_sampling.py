@@ -122,6 +122,17 @@ def test_cross_entropy_all_ignored_is_nan(sub, ignore_index):
              hint="the mean over zero targets is 0/0 = NaN, as in torch; do not divide by the number of positions")
 
 
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16])
+def test_cross_entropy_other_integer_targets(sub, dtype):
+    """Targets may be any integer dtype (gather needs int64: convert them)."""
+    logits = _randn(12, 3, 5, 7)
+    targets = _targets(12, (3, 5), 7, -100)
+    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 7), targets.reshape(-1))
+    assert_close(sub.cross_entropy(logits, targets.to(dtype)), expected,
+                 f"cross_entropy(logits [3, 5, 7], {dtype} targets [3, 5])",
+                 hint="targets are integer ids of any integer dtype; index with targets.long()")
+
+
 @pytest.mark.parametrize("case", ["shape", "float_targets", "too_big", "negative"])
 def test_cross_entropy_bad_targets(sub, case):
     logits = torch.zeros(2, 3, 5)
@@ -225,6 +236,12 @@ def test_sample_greedy_cases(sub, dtype, settings):
 def test_same_seed_same_samples(sub):
     logits = _randn(9, 2000, 10, scale=1.0)
     props.same_seed_same_samples(sub.sample, logits, seed=1234, temperature=1.3, top_k=6, top_p=0.9)
+
+
+def test_generator_drives_the_draws(sub):
+    """Different seeds, different tokens; the same generator used twice draws anew (it advances)."""
+    logits = _randn(9, 2000, 10, scale=1.0)
+    props.generator_drives_samples(sub.sample, logits, seed=4321, temperature=1.3, top_k=6, top_p=0.9)
 
 
 @pytest.mark.parametrize("args,kwargs,mentions", [
