@@ -43,8 +43,10 @@ def test_batch_norm_matches_reference(sub, ref, shape, eps, dtype):
         assert_close(sub.batch_norm(x, gamma, beta, eps), ref.batch_norm(x, gamma, beta, eps),
                      f"batch_norm(x {tuple(shape)} {dtype}, eps={eps:g}), x spread {scale:g}",
                      hint="biased variance over every dim except dim 1; eps inside the square root")
+    g, x = _data(shape, dtype, seed=3, scale=3e-3, offset=1e-3)  # variance ~1e-5: the default eps shows
     assert_close(sub.batch_norm(x, gamma, beta), ref.batch_norm(x, gamma, beta),
-                 f"batch_norm(x {tuple(shape)}) with the default eps", hint="the default eps is 1e-5")
+                 f"batch_norm(x {tuple(shape)} {dtype}) with the default eps, x spread 3e-3",
+                 hint="the default eps is 1e-5")
 
 
 def test_batch_norm_depends_on_the_batch(sub):
@@ -101,8 +103,10 @@ def test_layer_norm_matches_reference(sub, ref, shape, dtype):
         assert_close(sub.layer_norm(x, gamma, beta, eps), ref.layer_norm(x, gamma, beta, eps),
                      f"layer_norm(x {tuple(shape)} {dtype}, eps={eps:g}), x spread {scale:g}",
                      hint="mean and biased variance over the last dim; eps inside the square root")
+    g, x = _data(shape, dtype, seed=3, scale=3e-3, offset=1e-3)  # variance ~1e-5: the default eps shows
     assert_close(sub.layer_norm(x, gamma, beta), ref.layer_norm(x, gamma, beta),
-                 f"layer_norm(x {tuple(shape)}) with the default eps", hint="the default eps is 1e-5")
+                 f"layer_norm(x {tuple(shape)} {dtype}) with the default eps, x spread 3e-3",
+                 hint="the default eps is 1e-5")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -152,8 +156,10 @@ def test_rms_norm_matches_reference(sub, ref, shape, dtype):
         weight = torch.randn(shape[-1], generator=g, dtype=dtype)
         assert_close(sub.rms_norm(x, weight, eps), ref.rms_norm(x, weight, eps),
                      f"rms_norm(x {tuple(shape)} {dtype}, eps={eps:g}), x spread {scale:g}", hint=props._RMS_HINT)
+    g, x = _data(shape, dtype, seed=4, scale=1e-3, offset=0.0)  # mean square ~1e-6: the default eps shows
     assert_close(sub.rms_norm(x, weight), ref.rms_norm(x, weight),
-                 f"rms_norm(x {tuple(shape)}) with the default eps", hint="the default eps is 1e-6")
+                 f"rms_norm(x {tuple(shape)} {dtype}) with the default eps, x spread 1e-3",
+                 hint="the default eps is 1e-6 (not torch's or Llama's 1e-5)")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -169,6 +175,11 @@ def test_rms_norm_bad_arguments(sub, args, mentions):
     shape, n = args
     expect_value_error(sub.rms_norm, torch.randn(shape), torch.ones(n),
                        what=f"rms_norm(x {shape}, weight ({n},))", mentions=mentions)
+
+
+def test_layer_norm_negative_eps(sub):
+    expect_value_error(sub.layer_norm, torch.randn(4, 3), torch.ones(3), torch.zeros(3), -1e-5,
+                       what="layer_norm(..., eps=-1e-5)", mentions=("eps",))
 
 
 def test_rms_norm_negative_eps(sub):
