@@ -69,7 +69,7 @@ def test_online_softmax_masked_blocks(sub, ref, dtype):
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5])
 def test_online_softmax_bad_block_size(sub, bad):
-    expect_value_error(sub.online_softmax, torch.randn(2, 8), bad, what=f"online_softmax(x, block_size={bad!r})",
+    expect_value_error(sub.online_softmax, torch.ones(2, 8), bad, what=f"online_softmax(x, block_size={bad!r})",
                        mentions=("block_size",))
 
 
@@ -124,7 +124,7 @@ def test_flash_default_block_size(sub, ref, dtype):
 def test_flash_extreme_scores(sub, ref, dtype, sign, causal):
     """Scores of about ±1e3: every exp over/underflows unless the running max is subtracted, and a running
     max started at 0 instead of -inf leaves l = 0 when every score is very negative. float32 rounds a
-    score near 1e3 to ~6e-5, so float32 is compared to 2e-3 here (float64 to the usual 1e-9)."""
+    score near 1e3 to ~6e-5, so float32 is compared to 2e-3 here (float64 to 1e-10 as everywhere)."""
     q, k, v = props.random_qkv((2,), 21, 21, 16, seed=3, dtype=dtype)
     q = q * 0.1 + 16.0
     k = (k * 0.1 + 16.0) * sign
@@ -184,28 +184,33 @@ def test_flash_uses_no_attention_shortcut(sub):
 
 
 # --- flash_attention: what makes it flash ----------------------------------------------------------
-# Measured by running the same checks (grader.checks.q36 with grader.checks.timing.measure) 4-12 times per
-# implementation, torch on one thread, on the 2-core CI machine while 7 other jobs loaded it (load average
-# 9-17: every call 3-7x slower than on an idle machine), then `pytest tests/q36 -m timing -s` repeated.
-# Ratios are medians of 5 interleaved repeats; min / median / max over the runs:
+# Measured on the 2-core CI machine while 7 other jobs loaded it (load average 6-17, every call 3-7x slower
+# than idle), torch on one thread, ratios = medians of 5 interleaved repeats, min / median / max over runs.
+# (a) these three tests, `pytest tests/q36 -k "faster_than_naive or skips_tiles or memory" -s`, 11 runs each:
 #
-#   implementation                                  naive / causal flash     causal=False / causal=True
-#   reference (tiles 128, skips, batched heads)      4.14 / 4.46 / 6.42        1.67 / 1.82 / 2.05   (12 runs)
-#   tiled, Python loop over heads, masks every tile  2.7  / 2.85 / 3.1         1.5  / 1.5  / 1.7    (4 runs)
-#   tiled, computes every tile then masks (mutant)   1.62 / 1.79 / 1.88        0.69 / 0.72 / 0.76   (12 runs)
-#   full matrix then mask (mutant)                   0.65 / 0.68 / 0.78        0.77 / 0.79 / 0.84   (6 runs)
-#   full matrix, in-place ops (not a mutant)         1.3  / 1.5  / 1.5         0.6  / 0.7  / 0.8    (4 runs)
+#   implementation                                  naive / causal flash   causal=False / True   peak growth
+#   reference (tiles 128, skips, batched heads)      4.3 / 4.6 / 5.8         1.7 / 1.9 / 2.5       3.8-5.9 MiB
+#   mutant fa_computes_every_tile (tiled, masks)     1.6 / 1.7 / 1.8         0.6 / 0.7 / 0.8       3.9-6.2 MiB
+#   mutant fa_full_matrix_then_mask                  0.7 / 0.7 / 0.8         0.7 / 0.8 / 0.9       800-818 MiB
 #
-# Thresholds: naive / flash >= 2.0 (props.MIN_RATIO_NAIVE) and causal=False / causal=True >= 1.25
-# (props.MIN_RATIO_SKIP). In the grader the submission runs behind a pipe (q, k, v are 2 MiB each) and the
-# naive baseline in this process: a small bias against the candidate that the 2x margin on the reference
-# (4.14 worst) absorbs. Any full-matrix version also fails the skip ratio and the memory test.
+# (b) the same checks from a script (grader.checks.timing.measure), for implementations outside the catalog:
+#   reference, 12 runs                               4.14 / 4.46 / 6.42      1.67 / 1.82 / 2.05
+#   tiled, Python loop over heads, masks every tile  2.7 / 2.85 / 3.1        1.5 / 1.5 / 1.7       (a correct
+#                                                                              candidate: must pass, does)
+#   full matrix with in-place ops, 4 runs            1.3 / 1.5 / 1.5         0.6 / 0.7 / 0.8       (caught 3 ways)
+#
+# Thresholds: naive / flash >= 2.0 (props.MIN_RATIO_NAIVE), causal=False / causal=True >= 1.25
+# (props.MIN_RATIO_SKIP), peak growth <= 1/8 of the 256 MiB matrix (props.MEMORY_FRACTION). In the grader
+# the submission runs behind a pipe (q, k, v are 2 MiB each) while the naive baseline runs here: a small
+# bias against the candidate, which the 2x margin on the reference's worst run absorbs. A full-matrix
+# version fails all three; a tiled one that does not skip fails the skip ratio (and, here, the first).
 
 @pytest.mark.timing
 @pytest.mark.timeout(120)
 def test_flash_faster_than_naive(sub):
     """Causal flash attention (block_size 128) against the full-matrix attention on q/k/v [1, 2, 4096, 64]
-    float32, one thread; at least 2x faster (the reference: 4.1x at worst under load; see the table above)."""
+    float32, one thread; at least 2x faster (the reference: 4.1x at worst under load; see the table above).
+    About 5 s on an idle machine, up to 30 s under heavy load."""
     print(f"naive / flash: {props.faster_than_naive(sub.flash_attention)}")
 
 
@@ -214,7 +219,7 @@ def test_flash_faster_than_naive(sub):
 def test_causal_skips_tiles_above_the_diagonal(sub):
     """causal=True against causal=False, both the submission's, same input, block_size 128: a causal call needs
     528 of the 1024 tiles, so it must run at least 1.25x faster (reference 1.67x at worst; computing every
-    tile and masking: 0.76x at best)."""
+    tile and masking: 0.8x at best)."""
     print(f"causal=False / causal=True: {props.causal_skips_tiles(sub.flash_attention)}")
 
 
@@ -227,7 +232,7 @@ def test_flash_memory_far_below_full_matrix(sub):
     serves any block above 32 MiB with a fresh mmap (its dynamic mmap threshold never exceeds 32 MiB on 64-bit)
     and unmaps it on free, so a T x T matrix (even one head's 64 MiB slice) always shows up in full in the
     call's VmHWM, whatever the heap held before. Small blocks may reuse freed heap pages and be undercounted,
-    which only helps honest code. Measured: reference 0-6 MiB (output 2 MiB + tiles), full-matrix ~540 MiB.
+    which only helps honest code. Measured: reference 0-6 MiB (output 2 MiB + tiles), full-matrix 800-818 MiB.
     """
     stats = props.memory_far_below_full_matrix(sub._measure)
     if stats is None:
