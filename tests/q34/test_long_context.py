@@ -125,6 +125,8 @@ def test_ntk_base_interpolates_lowest_frequency_only(sub, base, scale, head_dim)
 @pytest.mark.parametrize("args,mentions", [((10000.0, 4.0, 2), ("head_dim",)), ((10000.0, 4.0, 127), ("head_dim",)),
                                            ((10000.0, 4.0, 64.0), ("head_dim",)), ((0.0, 4.0, 128), ("base",)),
                                            ((-10000.0, 4.0, 128), ("base",)), ((10000.0, 0.0, 128), ("scale",)),
-                                           ((10000.0, 0.25, 128), ("scale",))])
+                                           ((10000.0, 0.25, 128), ("scale",)), ((float("nan"), 4.0, 128), ("base",)),
+                                           ((float("inf"), 4.0, 128), ("base",)), ((10000.0, float("inf"), 128), ("scale",)),
+                                           ((10000.0, float("nan"), 128), ("scale",))])
 def test_ntk_bad_arguments(sub, args, mentions):
     expect_value_error(sub.ntk_scaled_base, *args, what=f"ntk_scaled_base{args}", mentions=mentions)
