@@ -215,11 +215,28 @@ def attack_runs(request, tmp_path_factory) -> dict:
         return {n: f.result() for n, f in futures.items()}
 
 
+# What only namespaces stop: the plain-process fallback (unshare refused) hides neither the file system
+# nor the network. On such a machine these attacks are expected to succeed, and the run says so.
+NEEDS_NAMESPACES = {"read_references", "network", "fake_report"}
+
+
+@pytest.fixture(scope="session")
+def isolation_text() -> str:
+    from grader.isolation import WorkerProvider
+    provider = WorkerProvider(PROJECT_ROOT / "exercises")
+    try:
+        return provider.isolation
+    finally:
+        provider.close()
+
+
 @pytest.mark.timeout(3600)  # the first test pays for the session fixture: every run
 @pytest.mark.parametrize("name", sorted(EXPECT))
-def test_attack(name, attack_runs):
+def test_attack(name, attack_runs, isolation_text):
     if name not in ("symlink",) and not (ATTACKS / name).is_dir():
         pytest.fail(f"qa/attacks/{name} is missing")
+    if name in NEEDS_NAMESPACES and isolation_text.startswith("plain worker processes"):
+        pytest.xfail(f"this machine refused namespaces, so {name} is not contained: {isolation_text[:200]}")
     r = attack_runs[name]
     expect = EXPECT[name]
     outcomes = r["outcomes"]
