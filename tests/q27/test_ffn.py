@@ -112,6 +112,19 @@ def test_ffn_without_biases(sub, ref, dtype):
                      f'ffn(x, w1, None, w2, None, "{activation}")', hint="b1=None and b2=None mean no bias")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ffn_with_one_bias(sub, ref, dtype):
+    """Each bias is optional on its own: b1 without b2, and b2 without b1."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(3, 5, 8, generator=g, dtype=dtype)
+    w1, b1, w2, b2 = _weights(g, dtype, 8, 24)
+    for activation in ("gelu", "relu"):
+        for bb1, bb2, label in ((b1, None, "b1, None"), (None, b2, "None, b2")):
+            assert_close(sub.ffn(x, w1, bb1, w2, bb2, activation), ref.ffn(x, w1, bb1, w2, bb2, activation),
+                         f'ffn(x, w1, {label.split(", ")[0]}, w2, {label.split(", ")[1]}, "{activation}")',
+                         hint="add b1 if it is given and b2 if it is given, each on its own")
+
+
 def test_ffn_default_activation_is_exact_gelu(sub, ref):
     g = torch.Generator().manual_seed(5)
     x = torch.randn(4, 8, generator=g, dtype=torch.float64)
@@ -200,4 +213,5 @@ def test_ffn_params_default_is_plain(sub, ref):
 @pytest.mark.parametrize("args,mentions", [((0, 16, False), ("d_model",)), ((16, -4, True), ("d_ff",)),
                                            ((16.0, 64, False), ("d_model",))])
 def test_ffn_params_bad_arguments(sub, args, mentions):
-    expect_value_error(sub.ffn_params, *args, what=f"ffn_params{args}", mentions=mentions)
+    expect_value_error(sub.ffn_params, *args, what=f"ffn_params{args} (sizes must be positive ints)",
+                       mentions=mentions)
