@@ -372,3 +372,16 @@ def test_watch_reruns_a_question_when_its_file_is_saved(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_no_pattern_claimed_where_there_is_none():
+    g = torch.Generator().manual_seed(1)
+    e = torch.randn(4, 6, generator=g, dtype=torch.float64)
+    noisy = e + 1e-3 * torch.randn(4, 6, generator=g, dtype=torch.float64) + 0.01
+    msg = message(lambda: assert_close(noisy, e, "out"))
+    assert "looks like" not in msg, msg  # an offset plus noise is not "a constant shift"
+    x = torch.linspace(-6, 6, 50, dtype=torch.float32)
+    msg = message(lambda: assert_close(torch.nn.functional.gelu(x, approximate="tanh"), torch.nn.functional.gelu(x),
+                                       "gelu"))
+    assert "looks like" not in msg, msg
+    assert message(lambda: assert_close(e * 0, e, "out")).splitlines()[1] == "  looks like: got is all zeros"

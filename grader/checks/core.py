@@ -176,23 +176,27 @@ def _diagnose(a: torch.Tensor, e: torch.Tensor, bad: torch.Tensor, expected_dtyp
         return notes
     if scale > 0:
         big = e.abs() > 1e-3 * scale
-        if int(big.sum()) >= 2 and bool((a[~big].abs() <= 1e-3 * scale + 1e-12).all()):
+        if int(big.sum()) >= 2:
             r = a[big] / e[big]
             lo, hi = float(r.min()), float(r.max())
             mid = (lo + hi) / 2
-            if hi - lo <= 1e-6 * abs(mid) and abs(mid - 1) > 1e-6:
+            everywhere = bool(((a - mid * e).abs() <= 1e-6 * abs(mid) * scale + 1e-12).all())
+            if everywhere and hi - lo <= 1e-6 * abs(mid) and abs(mid - 1) > 1e-6:
                 if abs(mid + 1) < 1e-6:
                     notes.append("got = -expected everywhere: a sign is flipped")
+                elif mid == 0:
+                    notes.append("got is all zeros")
                 else:
                     simple = _near_root(abs(mid))
-                    sign = "-" if mid < 0 else ""
-                    notes.append(f"got = expected × {mid:.6g} everywhere"
-                                 f"{f' ({sign}{simple})' if simple else ''}: a missing or extra factor")
+                    simple = f"{'-' if mid < 0 else ''}{simple}" if simple else ""
+                    shown = f" ({simple})" if simple and simple != f"{mid:.6g}" else ""
+                    notes.append(f"got = expected × {mid:.6g} everywhere{shown}: a missing or extra factor")
                 return notes
     diff = a - e
     spread = float(diff.max() - diff.min())
-    if spread <= 1e-6 * (scale + 1) and abs(float(diff.mean())) > 0:
-        notes.append(f"got = expected + {float(diff.mean()):.6g} everywhere: a constant shift")
+    shift = float(diff.mean())
+    if shift != 0 and spread <= 1e-6 * (scale + 1) and spread <= 1e-3 * abs(shift):
+        notes.append(f"got = expected {'+' if shift > 0 else '-'} {abs(shift):.6g} everywhere: a constant shift")
         return notes
     if a.dim() >= 2 and a.shape[-1] == a.shape[-2] >= 2:
         if torch.allclose(a, e.transpose(-1, -2), rtol=1e-6, atol=1e-9 * (scale + 1)):
