@@ -195,6 +195,26 @@ def test_generate_returns_exactly_n_new(sub, n_new, gamma):
                  hint="a LongTensor of exactly n_new new tokens (the prompt not included)")
 
 
+def test_gamma_zero_is_plain_decoding(sub):
+    """gamma = 0 is allowed (only gamma < 0 is an error): no drafts, one target call per token."""
+    tg, dr, pb = props.greedy_models(10, 16, 0.8)
+    calls = [0]
+    got = sub.speculative_generate(props.trigram_model(tg, pb, calls), props.trigram_model(dr, pb), PROMPT.clone(),
+                                   6, 0)
+    assert_equal(got, torch.tensor(props.greedy_reference_tokens(props.trigram_model(tg, pb), PROMPT, 6)),
+                 "speculative_generate(greedy, n_new=6, gamma=0)",
+                 hint="with gamma = 0 every step is one target call and its token (the 'bonus' of zero drafts)")
+    assert_true(calls[0] <= 6, f"speculative_generate(gamma=0) called the target {calls[0]} times for 6 tokens")
+    soft = [props.trigram_model(tg / 3, pb / 3), props.trigram_model(dr / 3, pb / 3)]
+    sampled = sub.speculative_generate(*soft, PROMPT.clone(), 6, 0, generator=torch.Generator().manual_seed(1))
+    assert_true(isinstance(sampled, torch.Tensor) and tuple(sampled.shape) == (6,) and sampled.dtype == torch.long
+                and bool(((sampled >= 0) & (sampled < 16)).all()),
+                f"speculative_generate(sampling, n_new=6, gamma=0) should return 6 token ids in [0, 16) as a "
+                f"LongTensor, got {sampled!r}",
+                hint="no drafts: pass an empty [0, V] draft_probs and an empty draft_tokens to speculative_step "
+                     "(torch.stack of an empty list fails)")
+
+
 def test_sampling_keeps_the_target_distribution(sub):
     """Seeded chi-square over 1500 generations of 2 tokens (gamma = 2); false failure < 1e-6 (Bernstein +
     union bound, grader/checks/q39.py). Drafting greedily while claiming q = softmax gives a first-token
