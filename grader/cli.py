@@ -111,6 +111,23 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sp = ap.add_subparsers(dest="command", required=True)
 
+    p = sp.add_parser("progress", help="your progress on the self-checks")
+    p.add_argument("exercises", nargs="?")
+    p.set_defaults(func=cmd_progress)
+
+    h = sp.add_parser("hint", help="a hint for a question (level 1 nudge, 2 key idea, 3 formula)")
+    h.add_argument("qid")
+    h.add_argument("level", nargs="?", type=int, default=1)
+    h.add_argument("--lang", choices=("en", "zh", "both"), default="both")
+    h.set_defaults(func=cmd_hint)
+
+    w = sp.add_parser("watch", help="re-run a question's self-check whenever you save its files")
+    w.add_argument("exercises", nargs="?")
+    w.set_defaults(func=cmd_watch)
+
+    if not (Path(__file__).parent / "grading.py").exists():
+        return ap  # the candidate handout: grading tools are not shipped
+
     g = sp.add_parser("grade", help="grade one submission (default: the references, or exercises/ in a handout)")
     g.add_argument("submission", nargs="?", help="a folder shaped like exercises/ (qNN/<module>.py)")
     g.add_argument("--only", help="comma-separated questions, e.g. q21,q36")
@@ -135,20 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("out")
     r.add_argument("--force", action="store_true", help="replace OUT if it exists")
     r.set_defaults(func=cmd_release)
-
-    p = sp.add_parser("progress", help="your progress on the self-checks")
-    p.add_argument("exercises", nargs="?")
-    p.set_defaults(func=cmd_progress)
-
-    h = sp.add_parser("hint", help="a hint for a question (level 1 nudge, 2 key idea, 3 formula)")
-    h.add_argument("qid")
-    h.add_argument("level", nargs="?", type=int, default=1)
-    h.add_argument("--lang", choices=("en", "zh", "both"), default="both")
-    h.set_defaults(func=cmd_hint)
-
-    w = sp.add_parser("watch", help="re-run a question's self-check whenever you save its files")
-    w.add_argument("exercises", nargs="?")
-    w.set_defaults(func=cmd_watch)
 
     mu = sp.add_parser("mutants", help="grade every mutant and print the kill matrix")
     mu.add_argument("qids", nargs="*")

@@ -7,6 +7,7 @@ submission's code runs in an isolated worker (``grader.isolation``).
 from __future__ import annotations
 
 import io
+import re
 import json
 import tempfile
 import time
@@ -76,7 +77,14 @@ def _notes(failed: list[junit.Outcome]) -> list[str]:
     if firsts and len(todo) == len(firsts):  # an untouched stub: one line for the question
         names = list(dict.fromkeys(todo))
         return [f"not implemented yet: {', '.join(names)}"]
-    counts = Counter(firsts)
+    # messages that differ only in numbers are one kind of failure: keep the first wording of each kind
+    kinds: dict[str, str] = {}
+    counts_by_kind: Counter = Counter()
+    for m in firsts:
+        key = re.sub(r"[-+]?\d[\d.e+-]*", "#", m)
+        kinds.setdefault(key, m)
+        counts_by_kind[key] += 1
+    counts = Counter({kinds[k]: n for k, n in counts_by_kind.items()})
     return [f"{n} test{'s' if n > 1 else ''}: {msg}" if n > 1 else msg for msg, n in counts.most_common()]
 
 

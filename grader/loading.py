@@ -51,7 +51,9 @@ def load_path(path: Path, unique_name: str) -> ModuleType:
         spec.loader.exec_module(mod)
     except SyntaxError as e:
         sys.modules.pop(unique_name, None)
-        raise SubmissionError(f"{path.name} has a syntax error at line {e.lineno}: {e.msg}") from None
+        line = (e.text or "").rstrip("\n")
+        caret = f"\n    {line}\n    {' ' * max((e.offset or 1) - 1, 0)}^" if line.strip() else ""
+        raise SubmissionError(f"syntax error at line {e.lineno}: {e.msg}{caret}") from None
     except BaseException as e:  # noqa: BLE001 - SystemExit at import time is a broken module too
         sys.modules.pop(unique_name, None)
         tb = traceback.extract_tb(e.__traceback__)
@@ -139,7 +141,10 @@ class ModuleView:
         try:
             return getattr(self._module, name)
         except AttributeError:
-            raise SubmissionError(f"{self._label} defines no `{name}`") from None
+            import difflib
+            close = difflib.get_close_matches(name, [n for n in dir(self._module) if not n.startswith("_")], n=1)
+            maybe = f" (did you mean `{close[0]}`?)" if close else ""
+            raise SubmissionError(f"{self._label} defines no `{name}`{maybe}") from None
 
     def __repr__(self) -> str:
         return f"<submission {self._label}>"
@@ -178,7 +183,7 @@ class InProcessProvider:
         try:
             mod = load_path(path, f"_submission_{self._tag}_{q.qid}_{q.module}")
         except SubmissionError as e:
-            view = ModuleView(q, None, label, error=f"{label}: {e}")
+            view = ModuleView(q, None, label, error=f"{label}: {e}")  # e.g. "…/norms.py: syntax error at line 3"
             view._path = path
             return view
         view = ModuleView(q, mod, label)

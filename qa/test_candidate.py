@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import QUESTIONS
+from support import QUESTIONS
 from grader import candidate, junit
 from grader.checks import CheckFailure, assert_close, assert_equal, assert_number, compare_speed
 from grader.questions import PROJECT_ROOT, get

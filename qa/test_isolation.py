@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import QUESTIONS, by_question, run_pytest
+from support import QUESTIONS, by_question, run_pytest
 from grader import wire
 from grader.checks import CheckFailure
 from grader.isolation import RemoteObject, WorkerProvider

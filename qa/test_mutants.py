@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUESTIONS
+from support import QUESTIONS
 from grader.mutants import catalog, kill
 
 MUTANTS = [m for m in catalog() if m.qid in QUESTIONS]

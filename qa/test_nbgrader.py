@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUESTIONS
+from support import QUESTIONS
 from grader.mutants import catalog
 from grader.questions import PROJECT_ROOT, get
 

@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 
-from conftest import QUESTIONS
+from support import QUESTIONS
 from grader.questions import PROJECT_ROOT, get
 
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -6,7 +6,7 @@
 """
 import pytest
 
-from conftest import QUESTIONS
+from support import QUESTIONS
 
 
 def _listing(outcomes, statuses):

@@ -9,7 +9,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "== creating $VENV with $($PYTHON --version)"
   "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "Python 3.11 or newer is needed; $VENV has $("$VENV/bin/python" --version 2>&1)." >&2
+  echo "Remove $VENV and run again with PYTHON=python3.11 (or newer) bash scripts/setup.sh" >&2
+  exit 1
+fi
 echo "== torch"
 "$VENV/bin/python" scripts/install_torch.py
 echo "== the project and its tools (numpy, pytest, pytest-timeout, nbgrader, matplotlib)"

@@ -21,6 +21,10 @@ def no_future_leak(causal_mask, masked_scores, *, t: int, d: int, seed: int, dty
     g = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(2, t, d, generator=g, dtype=dtype) for _ in range(3))
     out = causal_attention(causal_mask, masked_scores, q, k, v)
+    if bool(torch.isnan(out).any()):
+        row = int(torch.isnan(out).any(-1).any(0).nonzero()[0])
+        fail(f"attention built on your mask gives NaN at position {row}: that query has no allowed key",
+             hint="the diagonal must be allowed (j <= past_len + i): every token may attend to itself")
     for p in range(t - 1):
         q2, k2, v2 = q.clone(), k.clone(), v.clone()
         for x in (q2, k2, v2):

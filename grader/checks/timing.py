@@ -35,8 +35,8 @@ class Ratio:
         return self.slow / max(self.fast, 1e-12)
 
     def __str__(self) -> str:
-        return (f"{self.ratio:.1f}x (median {self.slow * 1e3:.1f} ms against {self.fast * 1e3:.1f} ms, "
-                f"{len(self.fast_s)} repeats)")
+        return (f"{self.ratio:.1f}x faster (the slow way {self.slow * 1e3:.0f} ms, the fast way "
+                f"{self.fast * 1e3:.0f} ms, medians of {len(self.fast_s)})")
 
 
 def measure(fast: Callable[[], object], slow: Callable[[], object], *, warmup: int = 1,
