@@ -46,6 +46,6 @@ def attend_one_step(q_t: torch.Tensor, cache: KVCache, layer: int) -> torch.Tens
     Call it after the t new positions' k/v were appended, so the layer holds L >= t positions and query i
     sits at absolute position L - t + i: it may attend keys 0 .. L - t + i (causal, aligned to the end).
     Scores are scaled by 1/sqrt(D). Query head h uses kv head h // (Hq // Hkv); Hq not a multiple of
-    Hkv is a ValueError.
+    Hkv, or a batch B or head dim D other than the cache's, is a ValueError.
     """
     raise NotImplementedError

@@ -158,12 +158,16 @@ def test_overflow_in_one_append(sub):
                        mentions=("max_len",))
 
 
-@pytest.mark.parametrize("case", ["layer", "k_heads", "k_dim", "v_shape", "dtype"])
+@pytest.mark.parametrize("case", ["layer", "k_batch", "k_heads", "k_dim", "v_shape", "dtype"])
 def test_append_bad_arguments(sub, case):
     cache = sub.KVCache(2, 2, 2, 8, 4, torch.float32)
     k = torch.zeros(2, 2, 1, 4)
     if case == "layer":
         expect_value_error(cache.append, 2, k, k, what="append(layer=2) on a 2-layer cache", mentions=("layer",))
+    elif case == "k_batch":
+        bad = torch.zeros(1, 2, 1, 4)  # would broadcast silently into both batch rows
+        expect_value_error(cache.append, 0, bad, bad, what="append with k of batch 1 to a cache of batch 2",
+                           mentions=("k", "batch"))
     elif case == "k_heads":
         bad = torch.zeros(2, 3, 1, 4)
         expect_value_error(cache.append, 0, bad, bad, what="append with k of 3 heads to a cache of 2 kv heads",
@@ -187,6 +191,15 @@ def test_query_heads_must_be_a_multiple(sub):
     cache.append(0, k, k)
     expect_value_error(sub.attend_one_step, torch.zeros(1, 3, 1, 4), cache, 0,
                        what="attend_one_step with 3 query heads over 2 kv heads", mentions=("head", "q_t"))
+
+
+def test_query_batch_must_match(sub):
+    cache = sub.KVCache(1, 2, 2, 4, 4, torch.float32)
+    k = torch.zeros(2, 2, 1, 4)
+    cache.append(0, k, k)
+    expect_value_error(sub.attend_one_step, torch.zeros(1, 2, 1, 4), cache, 0,
+                       what="attend_one_step with q_t of batch 1 over a cache of batch 2 (would broadcast silently)",
+                       mentions=("q_t", "batch"))
 
 
 def test_constructor_bad_arguments(sub):
