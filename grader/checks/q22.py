@@ -25,7 +25,7 @@ def torch_attention(q, k, v, mask=None):
 
 
 def _pair(result, what):
-    if not isinstance(result, tuple) or len(result) != 2:
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
         fail(f"{what} should return a pair (out, weights), got {type(result).__name__}")
     return result
 

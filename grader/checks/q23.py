@@ -57,7 +57,7 @@ def decode_matches_full(KVCache, attend_one_step, *, chunks: Sequence[int], batc
         for layer, (q, k, v) in (reversed(order) if reverse_layers else order):
             step = f"{setup}: layer {layer}, positions {start}..{end - 1}"
             result = cache.append(layer, k[:, :, start:end], v[:, :, start:end])
-            if not isinstance(result, tuple) or len(result) != 2:
+            if not isinstance(result, (tuple, list)) or len(result) != 2:
                 fail(f"{step}: append should return (k_all, v_all), got {type(result).__name__}")
             k_all, v_all = result
             assert_close(k_all, k[:, :, :end], f"{step}: k_all returned by append", rtol=0, atol=0,

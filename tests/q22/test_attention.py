@@ -33,7 +33,7 @@ def masks(lead, t_q, t_k, g):
 def compare(sub, ref, q, k, v, mask, label):
     got = sub.scaled_dot_product_attention(q, k, v, mask)
     want_out, want_w = ref.scaled_dot_product_attention(q, k, v, mask)
-    if not isinstance(got, tuple) or len(got) != 2:
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
         fail(f"scaled_dot_product_attention should return (out, weights), got {type(got).__name__}")
     example = f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}, mask {label}, {q.dtype}"
     assert_close(got[1], want_w, "scaled_dot_product_attention: weights", example=example,
