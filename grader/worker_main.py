@@ -289,6 +289,11 @@ class Zygote:
     def tidy(self, info: dict) -> None:
         """A dead worker's files go: its directory, and what its uid left in /tmp and /dev/shm."""
         import shutil
+        if self.sandbox:
+            try:
+                umount(info["dir"])
+            except OSError:
+                pass
         shutil.rmtree(info["dir"], ignore_errors=True)
         uid = info.get("uid")
         if not uid or not self.sandbox:
@@ -354,6 +359,8 @@ class Zygote:
         workdir = os.path.join(self.base, f"w{wid}")
         try:
             os.makedirs(workdir, mode=0o755)
+            if self.sandbox:  # a tmpfs of its own: a worker filling its disk space cannot hurt the next one
+                mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=0755")
             for rel, text in spec["files"].items():
                 parts = rel.split("/")
                 if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):

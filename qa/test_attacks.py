@@ -33,6 +33,8 @@ from grader import junit
 from grader.questions import PROJECT_ROOT
 
 ATTACKS = Path(__file__).resolve().parent / "attacks"
+pytestmark = pytest.mark.timeout(1800)  # module fixtures grade every attack
+
 CALL_TIMEOUT = 5  # seconds per call in these runs (the default is 60)
 RUN_LIMIT = 420  # seconds for one whole run, start-up included, on a busy 2-core machine
 
@@ -78,10 +80,11 @@ EXPECT = {
     "kill_everything": Expect(CAUSAL - CONSISTENT, why="the grader, the zygote and q20's worker survive",
                               either=CONSISTENT),
     "print_flood": Expect(set(), why="the log is capped, nothing blocks"),
+    "fill_disk": Expect(set(), why="a correct answer earns its points; the space it can fill is its own"),
     "huge_result": Expect(ALL, r"returned something the grader cannot receive"),
     "symlink": Expect(ALL, r"must be a regular file \(not a link\)"),
     # plain bad submissions: each reported for its question with a specific message
-    "syntax_error": Expect(ALL, r"causal_mask\.py has a syntax error at line 5"),
+    "syntax_error": Expect(ALL, r"causal_mask\.py: syntax error at line 5"),
     "missing_function": Expect(CAUSAL, r"defines no `causal_mask`"),
     "wrong_shape": Expect(CAUSAL - {"test_bad_arguments"} - CONSISTENT, r"has shape \(\d+, \d+\), expected "
                           r"\(\d+, \d+\)|The size of tensor a", either=CONSISTENT),
@@ -205,19 +208,9 @@ def _fn(o: junit.Outcome) -> str:
     return re.sub(r"\[.*\]$", "", o.nodeid.split("::")[-1])
 
 
-@pytest.fixture(scope="session")
-def attack_runs(request, tmp_path_factory) -> dict:
-    """Every selected attack, run three at a time (most of a run is start-up and waiting)."""
-    names = sorted({item.callspec.params["name"] for item in request.session.items
-                    if getattr(item, "originalname", "") == "test_attack" and hasattr(item, "callspec")})
-    with cf.ThreadPoolExecutor(3) as pool:
-        futures = {n: pool.submit(run_attack, n, tmp_path_factory.mktemp(n)) for n in names}
-        return {n: f.result() for n, f in futures.items()}
-
-
 # What only namespaces stop: the plain-process fallback (unshare refused) hides neither the file system
 # nor the network. On such a machine these attacks are expected to succeed, and the run says so.
-NEEDS_NAMESPACES = {"read_references", "network", "fake_report"}
+NEEDS_NAMESPACES = {"read_references", "network", "fake_report", "fill_disk"}
 
 
 @pytest.fixture(scope="session")
@@ -228,6 +221,18 @@ def isolation_text() -> str:
         return provider.isolation
     finally:
         provider.close()
+
+
+@pytest.fixture(scope="session")
+def attack_runs(request, tmp_path_factory, isolation_text) -> dict:
+    """Every selected attack, run three at a time (most of a run is start-up and waiting)."""
+    names = sorted({item.callspec.params["name"] for item in request.session.items
+                    if getattr(item, "originalname", "") == "test_attack" and hasattr(item, "callspec")})
+    if isolation_text.startswith("plain worker processes"):  # never unleash these on an unprotected machine
+        names = [n for n in names if n not in NEEDS_NAMESPACES]
+    with cf.ThreadPoolExecutor(3) as pool:
+        futures = {n: pool.submit(run_attack, n, tmp_path_factory.mktemp(n)) for n in names}
+        return {n: f.result() for n, f in futures.items()}
 
 
 @pytest.mark.timeout(3600)  # the first test pays for the session fixture: every run
