@@ -172,7 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+INTERVIEWER_COMMANDS = ("grade", "grade-many", "release", "mutants", "nbgrader-course", "from-notebooks")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in INTERVIEWER_COMMANDS and not (Path(__file__).parent / "grading.py").exists():
+        print(f"llmgrade {argv[0]}: not available in the candidate handout (the hidden suites and the grader "
+              f"stay with the interviewer). Use `llmgrade progress` and `pytest exercises/qNN`.", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

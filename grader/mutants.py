@@ -80,26 +80,77 @@ def kill(mutant: Mutant, work: Path, every_test: bool = False) -> tuple[Mutant, 
     return mutant, run_suite(impl, mutant.qid, work / f"{mutant.label.replace(':', '__')}.xml", extra)
 
 
+def kill_batch(mutants: list[Mutant], work: Path, every_test: bool = False) -> list[tuple[Mutant, list[junit.Outcome]]]:
+    """Like ``kill`` for several mutants, in ONE subprocess that runs pytest once per mutant.
+
+    Importing torch and pytest once instead of once per mutant makes the whole catalog several times
+    faster. Each run still loads its mutant by path under its own module name (``--impl``).
+    """
+    jobs = [(m, build(m, work), work / f"{m.label.replace(':', '__')}.xml") for m in mutants]
+    cmd = [sys.executable, "-m", "grader.mutants", "--batch", *(["--every-test"] if every_test else [])]
+    for m, impl, xml in jobs:
+        cmd += [m.qid, str(impl), str(xml)]
+    subprocess.run(cmd, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return [(m, junit.read(xml) if xml.exists() else []) for m, _, xml in jobs]
+
+
+def _batch(triples: list[str], every_test: bool) -> int:
+    import pytest
+    for i in range(0, len(triples), 3):
+        qid, impl, xml = triples[i:i + 3]
+        pytest.main([str(PROJECT_ROOT / "tests" / qid), "--impl", impl, "-q", "-p", "no:cacheprovider",
+                     f"--junitxml={xml}", "-o", "junit_family=xunit1", *([] if every_test else ["-x"])])
+    return 0
+
+
+def kill_all(mutants: list[Mutant], work: Path, jobs: int = 2, every_test: bool = False,
+             on_result=None) -> list[tuple[Mutant, list[junit.Outcome]]]:
+    """Every mutant, in ``jobs`` parallel batches (mutants of one question stay together)."""
+    by_q: dict[str, list[Mutant]] = {}
+    for m in mutants:
+        by_q.setdefault(m.qid, []).append(m)
+    groups = sorted(by_q.values(), key=len, reverse=True)
+    batches: list[list[Mutant]] = []
+    for g in groups:  # split big questions so the two workers stay busy
+        for i in range(0, len(g), 6):
+            batches.append(g[i:i + 6])
+    results: list[tuple[Mutant, list[junit.Outcome]]] = []
+    with cf.ThreadPoolExecutor(max(1, jobs)) as pool:
+        for batch_result in pool.map(lambda b: kill_batch(b, work, every_test), batches):
+            for r in batch_result:
+                results.append(r)
+                if on_result:
+                    on_result(*r)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m grader.mutants", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("qids", nargs="*", help="questions (default: all that have mutants)")
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("--every-test", action="store_true", help="run every hidden test, not just up to the first kill")
+    ap.add_argument("--batch", action="store_true", help=argparse.SUPPRESS)  # internal: QID IMPL XML triples
     args = ap.parse_args(argv)
+    if args.batch:
+        return _batch(args.qids, args.every_test)
     present = {q.qid for q in existing()}
     mutants = [m for m in catalog(args.qids or None) if m.qid in present]
     survivors = 0
-    with tempfile.TemporaryDirectory() as tmp, cf.ThreadPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(kill, m, Path(tmp), args.every_test) for m in mutants]
-        for i, fut in enumerate(cf.as_completed(futures), 1):
-            m, outcomes = fut.result()
-            failed = [o for o in outcomes if o.status in ("failed", "error")]
-            status = "killed " if failed else "SURVIVED"
-            survivors += not failed
-            caught = ", ".join(o.nodeid.split("::")[-1] for o in failed[:3]) + (" ..." if len(failed) > 3 else "")
-            print(f"[{i}/{len(mutants)}] {status} {m.label:<34} {len(failed):>3}/{len(outcomes):<3} {caught}",
-                  flush=True)
+    done = [0]
+
+    def show(m: Mutant, outcomes: list[junit.Outcome]) -> None:
+        nonlocal survivors
+        done[0] += 1
+        failed = [o for o in outcomes if o.status in ("failed", "error")]
+        status = "killed " if failed else "SURVIVED"
+        survivors += not failed
+        caught = ", ".join(o.nodeid.split("::")[-1] for o in failed[:3]) + (" ..." if len(failed) > 3 else "")
+        print(f"[{done[0]}/{len(mutants)}] {status} {m.label:<34} {len(failed):>3}/{len(outcomes):<3} {caught}",
+              flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        kill_all(mutants, Path(tmp), args.jobs, args.every_test, on_result=show)
     print(f"{len(mutants) - survivors} of {len(mutants)} mutants killed")
     return 1 if survivors else 0
 

@@ -29,8 +29,10 @@ class NotebookProvider:
         mod = types.ModuleType(f"notebook_{qid}")
         mod.__dict__.update({k: v for k, v in namespace.items() if not k.startswith("_")})
         self.view = ModuleView(q, mod, f"{qid}.ipynb")
+        # the candidate's code: every executed cell except the read-only harness cells of the notebook
+        harness = ("# Setup (read-only)", "# Self-check (read-only)", "# Autograder:")
         cells = namespace.get("In") or []
-        source = "\n\n".join(c for c in cells if isinstance(c, str))
+        source = "\n\n".join(c for c in cells if isinstance(c, str) and not c.lstrip().startswith(harness))
         tmp = Path(tempfile.mkdtemp(prefix=f"nb_{qid}_")) / q.filename
         tmp.write_text(source, encoding="utf-8")  # what static checks (forbidden calls) read
         self.view._path = tmp

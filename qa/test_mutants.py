@@ -1,13 +1,12 @@
 """Every mutant (a plausible wrong implementation) loses points on its question; the kill matrix."""
 from __future__ import annotations
 
-import concurrent.futures as cf
 from pathlib import Path
 
 import pytest
 
 from support import QUESTIONS
-from grader.mutants import catalog, kill
+from grader.mutants import catalog, kill_all
 
 MUTANTS = [m for m in catalog() if m.qid in QUESTIONS]
 
@@ -15,9 +14,7 @@ MUTANTS = [m for m in catalog() if m.qid in QUESTIONS]
 @pytest.fixture(scope="session")
 def kill_matrix(tmp_path_factory) -> dict[str, list]:
     work = tmp_path_factory.mktemp("mutants")
-    with cf.ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda m: kill(m, Path(work)), MUTANTS))
-    return {m.label: outcomes for m, outcomes in results}
+    return {m.label: outcomes for m, outcomes in kill_all(MUTANTS, Path(work), jobs=2)}
 
 
 def test_every_question_has_three_mutants():
@@ -26,9 +23,25 @@ def test_every_question_has_three_mutants():
     assert not few, f"questions with fewer than three mutants: {few}"
 
 
+@pytest.mark.timeout(3600)  # the first test builds the whole kill matrix (a session fixture)
 @pytest.mark.parametrize("label", [m.label for m in MUTANTS])
 def test_mutant_is_killed(kill_matrix, label):
     outcomes = kill_matrix[label]
     assert outcomes, f"{label}: the hidden suite did not run"
     failed = [o for o in outcomes if o.status in ("failed", "error")]
     assert failed, f"{label} survived: all {len(outcomes)} hidden tests pass on it"
+
+
+def test_the_kill_path_passes_unchanged_references(tmp_path):
+    """A 'mutant' that changes nothing must survive the same batch path, after real mutants ran in it:
+    a kill always comes from a test that rejects the bug, never from the machinery."""
+    from grader.mutants import Mutant, kill_batch
+
+    chosen = [q for q in ("q21", "q33", "q38") if q in QUESTIONS]
+    real = [m for m in MUTANTS if m.qid == chosen[0]][:2]
+    controls = [Mutant(q, "control", "no change", "import torch", "import torch") for q in chosen]
+    results = kill_batch(real + controls, tmp_path)
+    for m, outcomes in results[len(real):]:
+        assert outcomes and all(o.status == "passed" for o in outcomes), \
+            f"{m.qid}: the unchanged reference does not pass in the mutant path: " \
+            f"{[o.message[:80] for o in outcomes if o.status != 'passed'][:3]}"

@@ -21,6 +21,7 @@ from grader.questions import PROJECT_ROOT, get
 nbgrader_api = pytest.importorskip("nbgrader.api", reason="nbgrader is part of the dev install")
 
 ASSIGNMENT = "llm-internals"
+pytestmark = pytest.mark.timeout(1800)  # the module fixture runs nbgrader for three students
 # A few questions keep this under a few minutes: a plain one, and one with a timing test when present.
 CHOSEN = [q for q in ("q21", "q24", "q33") if q in QUESTIONS]
 BUGGY = ("q21", "ignores_past_len")

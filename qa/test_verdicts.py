@@ -8,6 +8,8 @@ import pytest
 
 from support import QUESTIONS
 
+pytestmark = pytest.mark.timeout(1800)  # session fixtures run whole suites in subprocesses
+
 
 def _listing(outcomes, statuses):
     bad = [o for o in outcomes if o.status in statuses]
