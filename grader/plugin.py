@@ -279,6 +279,11 @@ def friendly_message(excinfo, item=None) -> str | None:
         return _not_implemented_message(excinfo)
     if excinfo.errisinstance((CheckFailure, SubmissionError)):
         return str(excinfo.value)
+    where = getattr(excinfo.value, "where", None)  # a ValueError etc. raised by the submission in the worker
+    if isinstance(where, tuple) and len(where) == 3:
+        lines = str(excinfo.value).strip().splitlines()
+        return f"{where[0]} raised {type(excinfo.value).__name__}: {lines[0][:300] if lines else ''} " \
+               f"({where[1]} line {where[2]})"
     if item is not None and item.config.getoption("tbstyle", "auto") == "auto" \
             and not excinfo.errisinstance((pytest.skip.Exception, KeyboardInterrupt, GraderFault)):
         try:
