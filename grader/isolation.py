@@ -13,16 +13,19 @@ How the worker is isolated (``provider.isolation`` says what the machine allowed
   and the venv only: the project (solutions/, tests/, mutants/, .git), the submission's folder, /tmp,
   /home and the rest of the machine are simply not there; there is no network. It imports torch once.
 - Per question it forks a worker into a new pid namespace (killing the worker kills everything it
-  started), with a unique unprivileged uid, rlimits (address space, CPU, file size, open files,
-  processes), and a scratch directory holding only ``qNN/<module>.py`` and the TRUSTED copies of the
+  started), with a unique unprivileged uid, no_new_privs, a seccomp filter (it may signal only itself,
+  never ptrace), rlimits (address space, CPU, file size, open files, processes), and a scratch
+  directory (a tmpfs of its own) holding only ``qNN/<module>.py`` and the TRUSTED copies of the
   question's given modules. The worker's stdout/stderr go to a size-capped log whose tail appears in
   crash, time-out and import messages.
 - Each call has a wall-clock time-out; a time-out or a crash stops that worker and the next call gets
   a fresh one, so one bad test costs neither the rest of its question nor the other questions. A
   function that timed out ``max_timeouts_per_function`` times (2) is not run again, and after
   ``max_timeouts`` (4) in one question its remaining calls fail at once: grading time stays bounded.
-- Where ``unshare`` is refused the zygote is a plain process (rlimits, own session, a unique uid
-  where the Python install is readable by other users), and ``isolation`` says so.
+- Where ``unshare`` is refused the zygote is a plain process (rlimits, seccomp, own session, a unique
+  uid when the grader runs as root: a submission never runs as root outside a pid namespace), and
+  ``isolation`` says so: the file system and the network are then NOT hidden.
+  ``LLMGRADE_ISOLATION=namespaces|userns|process`` forces a level (for tests).
 """
 from __future__ import annotations
 
