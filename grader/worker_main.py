@@ -132,6 +132,11 @@ def build_root(newroot: str, keep: list[str], notes: list[str]) -> None:
                 os.symlink(link, newroot + d)
             continue
         bind(d)
+    # fresh /tmp and /sandbox BEFORE the kept paths: a venv that lives under /tmp (a CI clone there)
+    # is then bound on top of the new /tmp instead of being hidden by it
+    for d, size in (("/tmp", "64m"), ("/sandbox", "256m")):
+        _mkdirs(newroot + d)
+        mount("tmpfs", newroot + d, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode={'1777' if d == '/tmp' else '0755'}")
     for path in sorted(set(keep), key=len):
         bind(path)
         if os.path.realpath(path) != os.path.abspath(path) and not os.path.lexists(newroot + path):
@@ -156,9 +161,6 @@ def build_root(newroot: str, keep: list[str], notes: list[str]) -> None:
     except OSError as e:
         mount("/proc", newroot + "/proc", None, MS_BIND | MS_REC)
         notes.append(f"host /proc ({e.strerror} for a new one)")
-    for d, size in (("/tmp", "64m"), ("/sandbox", "256m")):
-        _mkdirs(newroot + d)
-        mount("tmpfs", newroot + d, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode={'1777' if d == '/tmp' else '0755'}")
 
 
 def enter_root(newroot: str) -> None:
