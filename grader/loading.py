@@ -63,22 +63,12 @@ def load_path(path: Path, unique_name: str) -> ModuleType:
     return mod
 
 
-def _vm_hwm_bytes() -> int | None:
+def _proc_status_bytes(field: str) -> int | None:
+    """A memory figure of this process from /proc/self/status (e.g. VmRSS, VmHWM), in bytes."""
     try:
         with open("/proc/self/status", encoding="ascii") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def _vm_rss_bytes() -> int | None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         return None
@@ -110,11 +100,11 @@ def measured_call(fn, *args, **kwargs) -> tuple[Any, dict]:
         reset = True
     except OSError:
         pass
-    base = _vm_rss_bytes()
+    base = _proc_status_bytes("VmRSS")
     t0 = time.perf_counter()
     result = fn(*args, **kwargs)
     seconds = time.perf_counter() - t0
-    peak = _vm_hwm_bytes()
+    peak = _proc_status_bytes("VmHWM")
     grown = (peak - base) if (reset and peak is not None and base is not None) else None
     return result, {"seconds": seconds, "peak_rss_bytes": grown}
 

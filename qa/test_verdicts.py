@@ -17,39 +17,31 @@ def _listing(outcomes, statuses):
                      for o in bad[:20])
 
 
+def _require(results, qid: str, what: str, allowed: tuple[str, ...], problem: str) -> None:
+    outcomes = results.get(qid, [])
+    assert outcomes, f"no {what} ran for {qid}"
+    bad = [o for o in outcomes if o.status not in allowed]
+    assert not bad, f"{len(bad)} {what} of {qid} {problem}:\n" + _listing(outcomes, tuple({o.status for o in bad}))
+
+
 @pytest.mark.parametrize("qid", QUESTIONS)
 def test_references_pass_every_hidden_test(hidden_on_references, qid):
-    outcomes = hidden_on_references.get(qid, [])
-    assert outcomes, f"no hidden tests ran for {qid}"
-    bad = [o for o in outcomes if o.status != "passed"]
-    assert not bad, f"{len(bad)} hidden tests of {qid} do not pass on the reference:\n" + _listing(
-        outcomes, ("failed", "error", "skipped"))
+    _require(hidden_on_references, qid, "hidden tests", ("passed",), "do not pass on the reference")
 
 
 @pytest.mark.parametrize("qid", QUESTIONS)
 def test_stubs_fail_every_hidden_test(hidden_on_stubs, qid):
-    outcomes = hidden_on_stubs.get(qid, [])
-    assert outcomes, f"no hidden tests ran for {qid}"
-    bad = [o for o in outcomes if o.status not in ("failed", "error")]
-    assert not bad, f"{len(bad)} hidden tests of {qid} pass (or skip) on the untouched stub:\n" + _listing(
-        outcomes, ("passed", "skipped"))
+    _require(hidden_on_stubs, qid, "hidden tests", ("failed", "error"), "pass (or skip) on the untouched stub")
 
 
 @pytest.mark.parametrize("qid", QUESTIONS)
 def test_self_checks_pass_on_references(self_checks_on_references, qid):
-    outcomes = self_checks_on_references.get(qid, [])
-    assert outcomes, f"no self-checks ran for {qid}"
-    bad = [o for o in outcomes if o.status != "passed"]
-    assert not bad, f"self-checks of {qid} fail with the reference copied in:\n" + _listing(
-        outcomes, ("failed", "error", "skipped"))
+    _require(self_checks_on_references, qid, "self-checks", ("passed",), "fail with the reference copied in")
 
 
 @pytest.mark.parametrize("qid", QUESTIONS)
 def test_self_checks_fail_on_stubs(self_checks_on_stubs, qid):
-    outcomes = self_checks_on_stubs.get(qid, [])
-    assert outcomes, f"no self-checks ran for {qid}"
-    bad = [o for o in outcomes if o.status not in ("failed", "error")]
-    assert not bad, f"self-checks of {qid} pass on the untouched stub:\n" + _listing(outcomes, ("passed", "skipped"))
+    _require(self_checks_on_stubs, qid, "self-checks", ("failed", "error"), "pass on the untouched stub")
 
 
 @pytest.mark.parametrize("qid", QUESTIONS)

@@ -32,10 +32,12 @@ def test_masked_scores(sub, ref, dtype, lead):
     g = torch.Generator().manual_seed(len(lead) * 7 + (dtype == torch.float64))
     scores = torch.randn(*lead, 5, 7, generator=g, dtype=dtype)
     mask = torch.rand(5, 7, generator=g) > 0.4
-    before = scores.clone()
+    expected = ref.masked_scores(scores, mask)  # before the call: a submission may not rewrite its inputs
+    before, mask_before = scores.clone(), mask.clone()
     got = sub.masked_scores(scores, mask)
     unchanged(before, scores, "scores")
-    assert_close(got, ref.masked_scores(scores, mask), f"masked_scores(scores {tuple(scores.shape)}, mask)")
+    unchanged(mask_before, mask, "mask")
+    assert_close(got, expected, f"masked_scores(scores {tuple(scores.shape)}, mask)")
 
 
 def test_masked_scores_full_mask_shape(sub, ref):
