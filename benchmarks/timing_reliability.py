@@ -88,12 +88,18 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--no-busy", action="store_true", help="only the quiet machine")
     ap.add_argument("--no-isolate", action="store_true", help="run submissions in-process (default: isolated worker)")
+    ap.add_argument("--mutants", nargs="*", metavar="QID:NAME",
+                    help="time only these mutants (every run must fail), e.g. q36:fa_full_matrix_then_mask")
     args = ap.parse_args()
     qids = timing_questions()
     rows, problems = [], 0
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        mutants = slow_mutants(qids, work)
+        if args.mutants:
+            wanted = set(args.mutants)
+            mutants = [(m.qid, m.name, build(m, work)) for m in catalog(qids) if m.label in wanted]
+        else:
+            mutants = slow_mutants(qids, work)
         print(f"timing tests in {', '.join(qids)}; slow mutants: {', '.join(f'{q}:{n}' for q, n, _ in mutants)}",
               flush=True)
         for busy in ([False] if args.no_busy else [False, True]):
@@ -102,7 +108,7 @@ def main() -> int:
                 spinner = mp.Process(target=spin, daemon=True)
                 spinner.start()
             try:
-                subjects = [(q, "reference", ROOT / "solutions", True) for q in qids] + \
+                subjects = ([] if args.mutants else [(q, "reference", ROOT / "solutions", True) for q in qids]) + \
                            [(q, f"mutant {n}", impl, False) for q, n, impl in mutants]
                 for qid, who, impl, should_pass in subjects:
                     tag = "busy" if busy else "quiet"
