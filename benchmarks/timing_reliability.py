@@ -87,6 +87,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--no-busy", action="store_true", help="only the quiet machine")
+    ap.add_argument("--only-busy", action="store_true", help="only with the other core kept busy")
     ap.add_argument("--no-isolate", action="store_true", help="run submissions in-process (default: isolated worker)")
     ap.add_argument("--mutants", nargs="*", metavar="QID:NAME",
                     help="time only these mutants (every run must fail), e.g. q36:fa_full_matrix_then_mask")
@@ -102,7 +103,7 @@ def main() -> int:
             mutants = slow_mutants(qids, work)
         print(f"timing tests in {', '.join(qids)}; slow mutants: {', '.join(f'{q}:{n}' for q, n, _ in mutants)}",
               flush=True)
-        for busy in ([False] if args.no_busy else [False, True]):
+        for busy in ([False] if args.no_busy else [True] if args.only_busy else [False, True]):
             spinner = None
             if busy:
                 spinner = mp.Process(target=spin, daemon=True)
