@@ -100,6 +100,20 @@ def check_packing(pack_sequences, docs: list[list[int]], max_len: int, pad_id: i
                       "it does not")
 
 
+def attention_mask_by_hand(packed_attention_mask) -> None:
+    """Two documents (3 and 2 tokens) and one pad: block-diagonal AND causal, padding sees nothing."""
+    T, F = True, False
+    expected = torch.tensor([[T, F, F, F, F, F],
+                             [T, T, F, F, F, F],
+                             [T, T, T, F, F, F],
+                             [F, F, F, T, F, F],
+                             [F, F, F, T, T, F],
+                             [F, F, F, F, F, F]])
+    assert_close(packed_attention_mask(torch.tensor([1, 1, 1, 2, 2, 0])), expected,
+                 "packed_attention_mask([1, 1, 1, 2, 2, 0])",
+                 hint="block-diagonal AND causal; the padding row and column are all False")
+
+
 def attention_matches_separate(packed_attention_mask, segment_ids: torch.Tensor, *, d: int, seed: int,
                                dtype=torch.float64) -> None:
     """Attention over a packed row with the candidate's mask equals attention over each document alone.

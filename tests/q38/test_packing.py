@@ -102,16 +102,7 @@ def segment_layouts(ref):
 
 
 def test_attention_mask_by_hand(sub):
-    T, F = True, False
-    exp = torch.tensor([[T, F, F, F, F, F],
-                        [T, T, F, F, F, F],
-                        [T, T, T, F, F, F],
-                        [F, F, F, T, F, F],
-                        [F, F, F, T, T, F],
-                        [F, F, F, F, F, F]])
-    assert_close(sub.packed_attention_mask(torch.tensor([1, 1, 1, 2, 2, 0])), exp,
-                 "packed_attention_mask([1, 1, 1, 2, 2, 0])",
-                 hint="block-diagonal AND causal; the padding row and column are all False")
+    props.attention_mask_by_hand(sub.packed_attention_mask)
 
 
 def test_attention_mask_matches_reference(sub, ref):
