@@ -53,6 +53,7 @@ import torch
 from . import wire
 from .loading import TRUSTED_EXERCISES, GraderFault, SubmissionError, given_module, question_dir_label
 from .questions import PROJECT_ROOT, Question, get
+from .worker_main import _children  # stdlib-only module: importing it here runs nothing
 
 DEFAULT_CALL_TIMEOUT = 60.0
 MAX_SOURCE_BYTES = 4 << 20
@@ -168,15 +169,6 @@ def _clean_env(home: str) -> dict:
     return env
 
 
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
-                out += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    return out
 
 
 def _traversable(path: Path) -> bool:
