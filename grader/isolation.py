@@ -939,7 +939,10 @@ class QuestionSession:
             raise SubmissionError(f"{what}: the worker sent a malformed reply")
         self._apply_generators(enc.generators, extra.get("generators"))
         if args is not None and extra.get("mutated") is not None:
-            _write_back(args, extra["mutated"])
+            # The caller's objects stay as they were (the same rule as grader.loading.guard_inputs):
+            # a submission that rewrites an argument can never change what it is compared against.
+            raise SubmissionError(f"{what}: an argument was changed in place; functions must not modify "
+                                  f"their inputs (work on a copy, e.g. x = x.clone())")
         if kind == "error":
             raise self._error(extra, what, errors)
         return value, extra
@@ -1058,55 +1061,6 @@ def _stats(stats: Any) -> dict:
             out["peak_rss_bytes"] = p
     return out
 
-
-def _plain_scalar(v: Any) -> bool:
-    return v is None or type(v) in (bool, int, float, complex, str, bytes) or isinstance(v, RemoteObject)
-
-
-def _write_back(orig: Any, new: Any, depth: int = 0) -> None:
-    """Apply the worker's in-place changes of the arguments to the caller's objects (as in-process)."""
-    if orig is new or depth > 100:
-        return
-    if isinstance(orig, torch.Tensor):
-        if isinstance(new, torch.Tensor):
-            try:
-                with torch.no_grad():
-                    if orig.shape != new.shape:
-                        orig.resize_(new.shape)
-                    orig.copy_(new.to(orig.dtype))
-            except RuntimeError:
-                pass
-        return
-    if isinstance(orig, tuple) and isinstance(new, tuple):
-        for o, n in zip(orig, new):
-            _write_back(o, n, depth + 1)
-        return
-    if isinstance(orig, list) and isinstance(new, list):
-        if len(orig) != len(new):
-            orig[:] = new
-            return
-        for i, (o, n) in enumerate(zip(orig, new)):
-            if isinstance(o, (torch.Tensor, list, dict, tuple)):
-                _write_back(o, n, depth + 1)
-            elif _plain_scalar(o) and o is not n:
-                orig[i] = n
-        return
-    if isinstance(orig, dict) and isinstance(new, dict):
-        for k in [k for k in orig if k not in new]:
-            del orig[k]
-        for k, n in new.items():
-            o = orig.get(k)
-            if k in orig and isinstance(o, (torch.Tensor, list, dict, tuple)):
-                _write_back(o, n, depth + 1)
-            elif k not in orig or _plain_scalar(o):
-                orig[k] = n
-        return
-    if isinstance(orig, set) and isinstance(new, set):
-        orig.clear()
-        orig.update(new)
-
-
-# --- the provider ---------------------------------------------------------------------------------
 
 class SubmissionProxy:
     """What ``sub`` is with ``--isolate``: the submission's module seen through a worker."""

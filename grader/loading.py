@@ -109,6 +109,63 @@ def measured_call(fn, *args, **kwargs) -> tuple[Any, dict]:
     return result, {"seconds": seconds, "peak_rss_bytes": grown}
 
 
+def _private_copy(value: Any) -> Any:
+    """What the submission receives: tensors, lists, tuples and dicts copied; anything else as it is."""
+    import torch
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, list):
+        return [_private_copy(v) for v in value]
+    if isinstance(value, tuple) and type(value) is tuple:
+        return tuple(_private_copy(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _private_copy(v) for k, v in value.items()}
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    import torch
+    if isinstance(a, torch.Tensor):
+        if not isinstance(b, torch.Tensor) or a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        if a.is_floating_point() or a.is_complex():
+            return bool(torch.equal(torch.isnan(a), torch.isnan(b))) and \
+                bool(torch.equal(a.nan_to_num(0.0), b.nan_to_num(0.0)))
+        return bool(torch.equal(a, b))
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return True  # other objects are passed through, not copied
+
+
+def guard_inputs(name: str, fn):
+    """Call ``fn`` on private copies of its arguments and fail if it changed any of them.
+
+    The contract says functions never modify their inputs. Copying keeps the caller's tensors
+    pristine, so a test that computes the expected value from an argument after the call can never be
+    fooled by a submission that rewrote it (say, a mask set to all True); the isolated worker applies
+    the same rule (``grader.isolation``).
+    """
+    import functools
+
+    @functools.wraps(fn)
+    def guarded(*args, **kwargs):
+        c_args, c_kwargs = _private_copy(args), _private_copy(kwargs)
+        result = fn(*c_args, **c_kwargs)
+        for i, (orig, seen) in enumerate(zip(args, c_args)):
+            if not _same(orig, seen):
+                raise SubmissionError(f"{name}: argument {i + 1} was changed in place; functions must not "
+                                      f"modify their inputs (work on a copy, e.g. x = x.clone())")
+        for k in kwargs:
+            if not _same(kwargs[k], c_kwargs[k]):
+                raise SubmissionError(f"{name}: argument `{k}` was changed in place; functions must not "
+                                      f"modify their inputs (work on a copy, e.g. x = x.clone())")
+        return result
+
+    return guarded
+
+
 class ModuleView:
     """A module seen through attribute access only; a missing function is a clear SubmissionError."""
 
@@ -121,7 +178,8 @@ class ModuleView:
 
     def _measure(self, name: str, *args, **kwargs) -> tuple[Any, dict]:
         """Call ``name`` and report {'seconds', 'peak_rss_bytes'}: resident memory growth during the call."""
-        return measured_call(getattr(self, name), *args, **kwargs)
+        getattr(self, name)  # a missing name is the same SubmissionError as anywhere else
+        return measured_call(getattr(self._module, name), *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -129,12 +187,14 @@ class ModuleView:
         if self._error is not None:
             raise SubmissionError(self._error)
         try:
-            return getattr(self._module, name)
+            value = getattr(self._module, name)
         except AttributeError:
             import difflib
             close = difflib.get_close_matches(name, [n for n in dir(self._module) if not n.startswith("_")], n=1)
             maybe = f" (did you mean `{close[0]}`?)" if close else ""
             raise SubmissionError(f"{self._label} defines no `{name}`{maybe}") from None
+        import inspect
+        return guard_inputs(name, value) if inspect.isfunction(value) else value
 
     def __repr__(self) -> str:
         return f"<submission {self._label}>"

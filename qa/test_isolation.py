@@ -329,13 +329,15 @@ def test_generators_advance_like_in_process(sub):
     assert torch.equal(g.get_state(), h.get_state())
 
 
-def test_in_place_changes_reach_the_caller(sub):
+def test_in_place_changes_fail_the_call_and_never_reach_the_caller(sub):
     x = torch.zeros(2, 3)
-    sub.add_one_in_place(x)
-    assert torch.equal(x, torch.ones(2, 3))  # so `unchanged(before, x)` catches it, as in-process
+    with pytest.raises(SubmissionError, match="changed in place"):
+        sub.add_one_in_place(x)
+    assert torch.equal(x, torch.zeros(2, 3))  # what a test compares against cannot be rewritten
     items, table = [1, 2], {"old": 0}
-    sub.append_99(items, table)
-    assert items == [1, 2, 99] and table == {"old": 0, "new": [1, 2]}
+    with pytest.raises(SubmissionError, match="changed in place"):
+        sub.append_99(items, table)
+    assert items == [1, 2] and table == {"old": 0}
     y = torch.zeros(3)
     sub.echo(y)
     assert torch.equal(y, torch.zeros(3))
