@@ -1,6 +1,7 @@
 """Grading a submission: run the hidden suites against it and turn outcomes into points.
 
-A question's points are shared equally by its hidden tests (skipped tests excluded, with a note).
+A question's points follow its rubric (``grader.rubric``): named parts, each the share of its tests that
+pass, gated on correct values where a test alone could be passed by doing nothing.
 The hidden suites run in this (trusted) process through pytest; with ``isolate=True`` the
 submission's code runs in an isolated worker (``grader.isolation``).
 """
@@ -18,6 +19,9 @@ from typing import Callable
 
 from . import junit
 from .questions import PROJECT_ROOT, Question, all_questions
+from .rubric import Part, rubric, score_parts, test_name
+
+_NO_PART = Part("none", "in no part", 1.0, ("",))
 
 TESTS_DIR = PROJECT_ROOT / "tests"
 
@@ -89,23 +93,31 @@ def _notes(failed: list[junit.Outcome]) -> list[str]:
 
 
 def score(outcomes: list[junit.Outcome], qs: list[Question]) -> dict:
+    """Points per question from its rubric (``grader/rubrics/qNN.toml``): each part scores the share of
+    its tests that pass, times the share of the parts it is gated on. Skipped tests count as not passed."""
     questions: dict[str, dict] = {}
     for q in qs:
         mine = [o for o in outcomes if o.qid == q.qid]
-        counted = [o for o in mine if o.status != "skipped"]
-        passed = [o for o in counted if o.status == "passed"]
-        failed = [o for o in counted if o.status in ("failed", "error")]
+        passed = [o for o in mine if o.status == "passed"]
+        failed = [o for o in mine if o.status in ("failed", "error")]
+        skipped = [o for o in mine if o.status == "skipped"]
         notes = _notes(failed)
-        skipped = len(mine) - len(counted)
         if skipped:
-            notes.append(f"{skipped} test(s) skipped on this machine and not counted")
-        if not counted:
+            notes.append(f"{len(skipped)} test(s) not measured on this machine (counted as not passed): "
+                         + (skipped[0].message.splitlines() or [""])[0][:200])
+        if not mine:
             notes.append("no hidden test ran for this question")
-        pts = q.points * len(passed) / len(counted) if counted else 0.0
+        parts = score_parts(q.qid, q.points, [(o.nodeid, o.status) for o in mine])
+        for p in parts:
+            if p["gate"] and p["passed"] and p["gate_share"] < 1:
+                notes.append(f"part '{p['id']}' earns {p['gate_share']:.0%} of its points: it counts only "
+                             f"together with correct values ({', '.join(p['gate'])})")
+        pts = sum(p["points"] for p in parts) if mine else 0.0
         questions[q.qid] = {
             "title": q.title, "points": round(pts, 4), "max_points": q.points, "passed": len(passed),
-            "total": len(counted), "skipped": skipped, "notes": notes,
-            "tests": [{"nodeid": o.nodeid, "status": o.status, "message": o.message, "seconds": o.seconds}
+            "total": len(mine), "skipped": len(skipped), "notes": notes, "parts": parts,
+            "tests": [{"nodeid": o.nodeid, "status": o.status, "message": o.message, "seconds": o.seconds,
+                       "part": (rubric(q.qid).part_of(test_name(o.nodeid)) or _NO_PART).id}
                       for o in mine],
         }
     total = sum(v["points"] for v in questions.values())
@@ -151,12 +163,20 @@ def _isolation_note(isolate: bool) -> str:
 
 
 def gradescope_results(report: dict) -> dict:
-    """Gradescope's results.json: one entry per question."""
+    """Gradescope's results.json: one entry per rubric part of each question."""
     tests = []
     for qid, q in report["questions"].items():
-        tests.append({"name": f"{qid} {q['title']}", "score": q["points"], "max_score": q["max_points"],
-                      "status": "passed" if q["passed"] == q["total"] and q["total"] else "failed",
-                      "output": "\n".join(q["notes"]) or "all hidden tests passed"})
+        parts = q.get("parts") or []
+        for p in parts:
+            full = p["total"] and p["points"] >= p["max_points"] - 1e-9
+            mine = [t for t in q["tests"] if t.get("part") == p["id"] and t["status"] != "passed"]
+            output = "all tests of this part passed" if full else "\n".join(
+                (t["message"].splitlines() or ["(no message)"])[0][:300] for t in mine[:5])
+            if p["gate"] and p["gate_share"] < 1 and p["passed"]:
+                output += f"\n(counts only together with correct values: {', '.join(p['gate'])})"
+            tests.append({"name": f"{qid} {q['title']}: {p['title']}", "score": round(p["points"], 4),
+                          "max_score": round(p["max_points"], 4), "status": "passed" if full else "failed",
+                          "output": output.strip()})
     return {"score": report["score"], "tests": tests, "output": f"isolation: {report['isolation']}"}
 
 

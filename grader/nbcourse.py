@@ -183,7 +183,7 @@ def notebook(q: Question) -> dict:
         stem = filename.removesuffix(".py")
         cells.append(_cell(
             "code",
-            f"# Autograder: {n} hidden tests ({filename}), worth {pts:g} points; the share that passes is scored.\n"
+            f"# Autograder: {n} hidden tests ({filename}), worth {pts:g} points, scored by the question's rubric (grader/rubrics/{q.qid}.toml).\n"
             "### BEGIN HIDDEN TESTS\n"
             f'hidden_tests("{q.qid}", "{filename}", globals(), points={pts!r})\n'
             "### END HIDDEN TESTS",

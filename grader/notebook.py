@@ -56,9 +56,11 @@ def setup(qid: str) -> None:
 class _Count:
     def __init__(self):
         self.passed, self.total, self.failures = 0, 0, []
+        self.outcomes: list[tuple[str, str]] = []  # (nodeid, status) for the rubric
 
     def pytest_runtest_logreport(self, report):
         if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.outcomes.append((report.nodeid, report.outcome))
             if report.skipped:
                 return
             self.total += 1
@@ -115,6 +117,11 @@ def hidden_tests(qid: str, filename: str, namespace: dict, points: float) -> flo
     if not path.exists():
         print(f"{qid}: the hidden tests are not installed on this machine")
         return 0.0
+    from .rubric import score_parts
     count = _run(path, qid, namespace)
     print(_summary(qid, count, f"hidden tests ({filename})"))
-    return round(points * count.passed / count.total, 4) if count.total else 0.0
+    parts = score_parts(qid, points, count.outcomes)  # the question's rubric, as in `llmgrade grade`
+    for p in parts:
+        if p["total"]:
+            print(f"  part {p['id']}: {p['points']:.2f}/{p['max_points']:g}  ({p['title']})")
+    return round(sum(p["points"] for p in parts if p["total"]), 4)

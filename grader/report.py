@@ -30,7 +30,11 @@ def table(rep: dict) -> str:
         mark = "ok " if q["total"] and q["passed"] == q["total"] else "   "
         rows.append(f"{mark}{qid} {_pad(q['title'], 45)} {q['passed']:>4}/{q['total']:<4} "
                     f"{q['points']:>6.2f}/{q['max_points']:<5g}")
-        if q["passed"] < q["total"] or q.get("skipped"):
+        lost = [p for p in q.get("parts", []) if p["points"] < p["max_points"] - 1e-9]
+        if lost and len(q.get("parts", [])) > 1:
+            rows.append("      parts: " + "; ".join(
+                f"{p['id']} {p['points']:.2f}/{p['max_points']:g}" for p in q["parts"]))
+        if q["passed"] < q["total"] or q.get("skipped") or lost:
             for note in q["notes"][:3]:
                 rows.append(f"      {_clip(note, 150)}")
             if len(q["notes"]) > 3:
