@@ -32,6 +32,8 @@ class Mutant:
     why: str
     old: str
     new: str
+    min_loss: float = 0.05  # the share of its question it must lose (the rubric's points), at least
+    timing: bool = False  # its bug shows in the timing tests: run them for it (they are slow)
 
     @property
     def label(self) -> str:
@@ -53,7 +55,8 @@ def catalog(qids: list[str] | None = None) -> list[Mutant]:
         if qids and qid not in qids:
             continue
         for m in tomllib.loads(path.read_text(encoding="utf-8")).get("mutant", []):
-            out.append(Mutant(qid, m["name"], m["why"], m["old"], m["new"]))
+            out.append(Mutant(qid, m["name"], m["why"], m["old"], m["new"],
+                              float(m.get("min_loss", Mutant.min_loss)), bool(m.get("timing", False))))
     return out
 
 
@@ -74,9 +77,9 @@ def run_suite(impl: Path, qid: str, xml: Path, extra: tuple[str, ...] = ()) -> l
 
 
 def kill(mutant: Mutant, work: Path, every_test: bool = False) -> tuple[Mutant, list[junit.Outcome]]:
-    """Run the question's hidden suite on the mutant (stopping at the first failure unless every_test)."""
+    """Run the question's hidden suite on the mutant (every test; the timing tests only for a timing mutant)."""
     impl = build(mutant, work)
-    extra = () if every_test else ("-x",)
+    extra = () if every_test or mutant.timing else ("-m", "not timing")
     return mutant, run_suite(impl, mutant.qid, work / f"{mutant.label.replace(':', '__')}.xml", extra)
 
 
@@ -89,7 +92,7 @@ def kill_batch(mutants: list[Mutant], work: Path, every_test: bool = False) -> l
     jobs = [(m, build(m, work), work / f"{m.label.replace(':', '__')}.xml") for m in mutants]
     cmd = [sys.executable, "-m", "grader.mutants", "--batch", *(["--every-test"] if every_test else [])]
     for m, impl, xml in jobs:
-        cmd += [m.qid, str(impl), str(xml)]
+        cmd += [m.qid + ("+timing" if m.timing or every_test else ""), str(impl), str(xml)]
     subprocess.run(cmd, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return [(m, junit.read(xml) if xml.exists() else []) for m, _, xml in jobs]
 
@@ -98,9 +101,17 @@ def _batch(triples: list[str], every_test: bool) -> int:
     import pytest
     for i in range(0, len(triples), 3):
         qid, impl, xml = triples[i:i + 3]
+        qid, _, timing = qid.partition("+")
         pytest.main([str(PROJECT_ROOT / "tests" / qid), "--impl", impl, "-q", "-p", "no:cacheprovider",
-                     f"--junitxml={xml}", "-o", "junit_family=xunit1", *([] if every_test else ["-x"])])
+                     f"--junitxml={xml}", "-o", "junit_family=xunit1", *([] if timing else ["-m", "not timing"])])
     return 0
+
+
+def lost_share(mutant: Mutant, outcomes: list[junit.Outcome]) -> float:
+    """The share of its question's points the mutant loses under the rubric (tests not run count as passed)."""
+    from .rubric import score_parts
+    parts = score_parts(mutant.qid, 1.0, [(o.nodeid, o.status) for o in outcomes], absent_full=True)
+    return 1.0 - sum(p["points"] for p in parts)
 
 
 def kill_all(mutants: list[Mutant], work: Path, jobs: int = 2, every_test: bool = False,
@@ -143,15 +154,17 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal survivors
         done[0] += 1
         failed = [o for o in outcomes if o.status in ("failed", "error")]
-        status = "killed " if failed else "SURVIVED"
-        survivors += not failed
+        lost = lost_share(m, outcomes) if outcomes else 0.0
+        ok = failed and lost >= m.min_loss - 1e-9
+        status = "killed " if ok else ("TOO CHEAP" if failed else "SURVIVED")
+        survivors += not ok
         caught = ", ".join(o.nodeid.split("::")[-1] for o in failed[:3]) + (" ..." if len(failed) > 3 else "")
-        print(f"[{done[0]}/{len(mutants)}] {status} {m.label:<34} {len(failed):>3}/{len(outcomes):<3} {caught}",
-              flush=True)
+        print(f"[{done[0]}/{len(mutants)}] {status} {m.label:<34} loses {lost:4.0%} (>= {m.min_loss:.0%}) "
+              f"{len(failed):>3}/{len(outcomes):<3} {caught}", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         kill_all(mutants, Path(tmp), args.jobs, args.every_test, on_result=show)
-    print(f"{len(mutants) - survivors} of {len(mutants)} mutants killed")
+    print(f"{len(mutants) - survivors} of {len(mutants)} mutants killed, each losing at least its stated share")
     return 1 if survivors else 0
 
 

@@ -121,11 +121,13 @@ def rubric(qid: str) -> Rubric:
     return _parse(qid, tomllib.loads(path.read_text(encoding="utf-8")), str(path))
 
 
-def score_parts(qid: str, points: float, outcomes: list[tuple[str, str]]) -> list[dict]:
+def score_parts(qid: str, points: float, outcomes: list[tuple[str, str]], *,
+                absent_full: bool = False) -> list[dict]:
     """Per part: tests passed / counted, its share, its gate's share and the points it earns.
 
     ``outcomes``: (nodeid, status) for every hidden test of the question ("passed", "failed", "error",
-    "skipped"). A skipped test counts as not passed ("not measured").
+    "skipped"). A skipped test counts as not passed ("not measured"). ``absent_full``: a part none of
+    whose tests ran counts as full (the mutant catalog, which leaves the timing tests out of most runs).
     """
     rb = rubric(qid)
     tally: dict[str, list[int]] = {p.id: [0, 0, 0] for p in rb.parts}  # passed, total, skipped
@@ -137,7 +139,7 @@ def score_parts(qid: str, points: float, outcomes: list[tuple[str, str]]) -> lis
         t[1] += 1
         t[0] += status == "passed"
         t[2] += status == "skipped"
-    own = {pid: (t[0] / t[1] if t[1] else 0.0) for pid, t in tally.items()}
+    own = {pid: (t[0] / t[1] if t[1] else float(absent_full)) for pid, t in tally.items()}
 
     def gated(pid: str) -> float:
         part = rb.get(pid)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from support import QUESTIONS
-from grader.mutants import catalog, kill_all
+from grader.mutants import catalog, kill_all, lost_share
 
 MUTANTS = [m for m in catalog() if m.qid in QUESTIONS]
 
@@ -30,6 +30,11 @@ def test_mutant_is_killed(kill_matrix, label):
     assert outcomes, f"{label}: the hidden suite did not run"
     failed = [o for o in outcomes if o.status in ("failed", "error")]
     assert failed, f"{label} survived: all {len(outcomes)} hidden tests pass on it"
+    mutant = next(m for m in MUTANTS if m.label == label)
+    lost = lost_share(mutant, outcomes)
+    assert lost >= mutant.min_loss - 1e-9, \
+        f"{label} loses only {lost:.1%} of its question under the rubric (it must lose {mutant.min_loss:.0%}): " \
+        f"caught by {sorted({o.nodeid.split('::')[-1] for o in failed})}"
 
 
 def test_the_kill_path_passes_unchanged_references(tmp_path):
