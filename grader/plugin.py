@@ -303,6 +303,18 @@ def _self_check_question(item) -> str | None:
     return q.qid if (path.parent / q.filename).exists() and path.parent.parent.name != "tests" else None
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    """Each hidden test names its rubric part (a JUnit property ``rubric_part``; see grader/rubric.py)."""
+    from .rubric import rubric
+    for item in items:
+        path = Path(item.path)
+        if path.parent.parent.name != "tests" or not _QDIR.match(path.parent.name):
+            continue
+        part = rubric(path.parent.name).part_of(getattr(item, "originalname", item.name))
+        if part is not None:
+            item.user_properties.append(("rubric_part", part.id))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """After a self-check ran out of time, the question's other self-checks are skipped (no long waits)."""
