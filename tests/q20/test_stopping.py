@@ -155,7 +155,10 @@ def test_step_fn_sees_prompt_and_generated(sub, prompt):
 def test_prompt_not_modified(sub):
     prompt = [3, 1, 4]
     stops = [[2, 2]]
-    sub.generate(props.scripted(3, [1, 2, 2]), prompt, 5, eos_id=None, stop_sequences=stops)
+    result = sub.generate(props.scripted(3, [1, 2, 2]), prompt, 5, eos_id=None, stop_sequences=stops)
+    # the right answer first: leaving the inputs alone by doing nothing earns nothing
+    assert_equal(props.unpack(result), ([1], "stop_sequence"),
+                 "generate(prompt=[3, 1, 4], max_new_tokens=5, stop_sequences=[[2, 2]]) on the script 1, 2, 2")
     assert_equal(prompt, [3, 1, 4], "the prompt list after generate (must be unchanged)")
     assert_equal(stops, [[2, 2]], "stop_sequences after generate (must be unchanged)")
 
@@ -202,13 +205,16 @@ def test_random_runs_with_multi_digit_ids(sub, ref):
     assert reasons == set(props.REASONS), f"the random cases should cover every reason, covered {reasons}"
 
 
-# --- bad arguments --------------------------------------------------------------------------------
+# --- bad arguments (each next to a valid call that must be accepted and answered right) -------------
 
 def test_negative_max_new_tokens(sub):
+    case(sub, [1], [1, 2], 0, tokens=[], reason="length", calls=0)  # 0 is allowed: nothing to generate
+    case(sub, [1], [1, 2], 1, tokens=[1], reason="length", calls=1)
     expect_value_error(sub.generate, props.scripted(0, [1]), [1], -1, what="generate(..., max_new_tokens=-1)",
                        mentions=("max_new_tokens",))
 
 
 def test_empty_stop_sequence(sub):
+    case(sub, [1], [4, 2, 3], 3, stops=[[2]], tokens=[4], reason="stop_sequence", calls=2)
     expect_value_error(sub.generate, props.scripted(1, [1, 2]), [1], 3, stop_sequences=[[2], []],
                        what="generate(..., stop_sequences=[[2], []])", mentions=("stop",))
