@@ -10,15 +10,24 @@ RECT = [(1, 1, None), (1, 9, None), (3, 8, None), (4, 4, 0), (2, 6, 1), (3, 3, 5
         (5, 3, 2), (1, 6, 0)]
 
 
+def mask_case(sub, ref, t_q, t_k=None, past_len=None):
+    """The square causal_mask(4) first, then the case: several cases are degenerate (one query, no query,
+    every key visible), and a mask that is right only there (the diagonal alone, all True) must earn nothing."""
+    assert_close(sub.causal_mask(4), ref.causal_mask(4), "causal_mask(4)",
+                 hint="(i, j) is True iff j <= past_len + i: lower triangular, the diagonal included")
+    args = (t_q,) if t_k is None and past_len is None else (t_q, t_k)
+    assert_close(sub.causal_mask(*args, past_len=past_len), ref.causal_mask(*args, past_len=past_len),
+                 f"causal_mask({', '.join(map(str, args))}, past_len={past_len})")
+
+
 @pytest.mark.parametrize("t", SQUARE)
 def test_square_masks(sub, ref, t):
-    assert_close(sub.causal_mask(t), ref.causal_mask(t), f"causal_mask({t})")
+    mask_case(sub, ref, t)
 
 
 @pytest.mark.parametrize("t_q,t_k,past_len", RECT)
 def test_rectangular_masks(sub, ref, t_q, t_k, past_len):
-    assert_close(sub.causal_mask(t_q, t_k, past_len=past_len), ref.causal_mask(t_q, t_k, past_len=past_len),
-                 f"causal_mask({t_q}, {t_k}, past_len={past_len})")
+    mask_case(sub, ref, t_q, t_k, past_len)
 
 
 def test_decoding_rows(sub):
@@ -53,12 +62,17 @@ def test_no_future_leak(sub, seed, dtype):
     props.no_future_leak(sub.causal_mask, sub.masked_scores, t=5 + 3 * seed, d=8, seed=seed, dtype=dtype)
 
 
-@pytest.mark.parametrize("args,mentions", [((5, 3), ("t_k", "past_len")), ((-1,), ("t_q",)),
-                                           ((2, -3), ("t_k",)), ((2, 4, -1), ("past_len",))])
-def test_bad_arguments(sub, args, mentions):
+# each bad call next to a valid one that must be accepted and answered right
+@pytest.mark.parametrize("args,valid,mentions", [((5, 3), (3, 5), ("t_k", "past_len")), ((-1,), (2,), ("t_q",)),
+                                                 ((2, -3), (2, 3), ("t_k",)), ((2, 4, -1), (2, 4, 0), ("past_len",))])
+def test_bad_arguments(sub, ref, args, valid, mentions):
+    assert_close(sub.causal_mask(*valid), ref.causal_mask(*valid), f"causal_mask{valid}")
     expect_value_error(sub.causal_mask, *args, what=f"causal_mask{args}", mentions=mentions)
 
 
-def test_non_bool_mask_is_rejected(sub):
+def test_non_bool_mask_is_rejected(sub, ref):
+    scores = torch.randn(2, 2, generator=torch.Generator().manual_seed(4))
+    mask = torch.tensor([[True, False], [True, True]])
+    assert_close(sub.masked_scores(scores, mask), ref.masked_scores(scores, mask), "masked_scores with a bool mask")
     expect_value_error(sub.masked_scores, torch.zeros(2, 2), torch.ones(2, 2), what="masked_scores with a float mask",
                        mentions=("mask",))
