@@ -524,6 +524,12 @@ class TrustedDecoder(wire.Decoder):
         super().__init__(data, conn.limits, segments)
         self.conn = conn
         self.sent_tensors = sent_tensors or []
+        self.grad_leaves: list[torch.Tensor] = []  # tensors the worker marked as requiring grad, in order
+
+    def received(self, t: torch.Tensor) -> torch.Tensor:
+        if t.requires_grad:
+            self.grad_leaves.append(t)
+        return t
 
     def unchanged(self, idx: int) -> Any:
         if idx >= len(self.sent_tensors):
@@ -686,6 +692,7 @@ class WorkerConn:
         self.depth = 0
         self.started = time.monotonic()
         self._tokens: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
+        self.graphs: dict[int, tuple[torch.Tensor, list[torch.Tensor]]] = {}  # differentiable callbacks
 
     # bookkeeping
     def token_of(self, obj: Any) -> int:
@@ -759,13 +766,17 @@ class WorkerConn:
             while True:
                 try:
                     body, segments = _recv_frame(self.sock, deadline, self.limits)
-                    msg = TrustedDecoder(body, self, sent, segments).decode()
+                    dec = TrustedDecoder(body, self, sent, segments)
+                    msg = dec.decode()
                 except wire.WireError as e:
                     raise _Protocol(f"the worker sent data the grader cannot read: {e}") from None
                 if not isinstance(msg, tuple) or not msg or not isinstance(msg[0], str):
                     raise _Protocol("the worker sent a malformed reply")
                 if msg[0] == "callback":
-                    self._run_callback(msg, deadline)
+                    self._run_callback(msg, deadline, dec.grad_leaves)
+                    continue
+                if msg[0] == "callback_vjp":
+                    self._run_callback_vjp(msg, deadline)
                     continue
                 done = True
                 return msg
@@ -774,18 +785,28 @@ class WorkerConn:
             if not done and self.alive:
                 self.kill()  # interrupted mid-exchange (time-out, crash, Ctrl-C): the worker is out of step
 
-    def _run_callback(self, msg: tuple, deadline: float) -> None:
-        if len(msg) != 4 or type(msg[1]) is not int or not isinstance(msg[2], tuple) or not isinstance(msg[3], dict) \
-                or not all(isinstance(k, str) for k in msg[3]):
+    def _run_callback(self, msg: tuple, deadline: float, leaves: list[torch.Tensor]) -> None:
+        """Run a callable of this side for the worker. Inside a vjp request (a 5th item, True) it runs with
+        grad enabled on leaves for the tensors the worker marked, and its graph is kept for the backward."""
+        if len(msg) not in (4, 5) or len(msg) == 5 and msg[4] is not True or type(msg[1]) is not int \
+                or not isinstance(msg[2], tuple) or not isinstance(msg[3], dict) or not all(isinstance(k, str) for k in msg[3]):
             raise _Protocol("the worker sent a malformed callback request")
-        _, cid, args, kwargs = msg
+        cid, args, kwargs, differentiable = msg[1], msg[2], msg[3], len(msg) == 5
         fn = self.callables.get(cid)
         try:
             if fn is None:
                 raise TypeError(f"unknown callable {cid}")
-            result = fn(*args, **kwargs)
+            with torch.set_grad_enabled(differentiable or torch.is_grad_enabled()):
+                result = fn(*args, **kwargs)
+            reply: tuple = ("reply", result)
+            if differentiable:
+                key = 0
+                if leaves and isinstance(result, torch.Tensor) and result.grad_fn is not None and len(self.graphs) < 4096:
+                    key = len(self.graphs) + 1
+                    self.graphs[key] = (result, list(leaves))
+                reply = ("reply", result.detach() if isinstance(result, torch.Tensor) else result, key)
             try:
-                parts = TrustedEncoder(self).message(("reply", result))
+                parts = TrustedEncoder(self).message(reply)
             except wire.WireError as e:
                 raise TypeError(f"the grader's callable returned something that cannot cross: {e}") from None
         except KeyboardInterrupt:
@@ -797,6 +818,24 @@ class WorkerConn:
             message = str(e) if not isinstance(e, KeyError) or len(e.args) != 1 else e.args[0]
             parts = wire.Encoder().message(("raise", builtin, str(message)[:4000], token,
                                             not isinstance(e, Exception)))
+        _send_all(self.sock, parts, deadline)
+
+    def _run_callback_vjp(self, msg: tuple, deadline: float) -> None:
+        """The backward of a differentiable callback: d<result, grad>/d(its tensor inputs), on this side."""
+        if len(msg) != 3 or type(msg[1]) is not int:
+            raise _Protocol("the worker sent a malformed backward request")
+        _, key, grad = msg
+        try:
+            out, leaves = self.graphs[key]
+            if not isinstance(grad, torch.Tensor) or grad.shape != out.shape or not grad.is_floating_point():
+                raise TypeError(f"a gradient of shape {tuple(out.shape)} was expected")
+            with torch.enable_grad():
+                grads = torch.autograd.grad(out, leaves, grad.detach().to(out.dtype), retain_graph=True,
+                                            allow_unused=True)
+            parts = TrustedEncoder(self).message(("reply", [None if g is None else g.detach() for g in grads]))
+        except Exception as e:  # noqa: BLE001 - the worker's backward fails with this message
+            parts = wire.Encoder().message(("raise", "RuntimeError", f"the grader's callable could not go "
+                                            f"backward: {type(e).__name__}: {e}"[:4000], 0, False))
         _send_all(self.sock, parts, deadline)
 
 
@@ -997,17 +1036,39 @@ class QuestionSession:
             return SubmissionError(f"{what}: the worker could not rebuild the arguments: {typename}: {message}")
         return SubmissionError(f"{what} raised {typename}: {message}{at}")
 
-    def call(self, target: tuple, args: tuple, kwargs: dict, *, what: str, measure: bool = False):
+    def _runnable(self, what: str) -> WorkerConn:
         n = self.timeouts_by.get(what, 0)
         if n >= self.provider.max_timeouts_per_function:
             raise SubmissionError(f"{what} was not run: it already timed out {n} times "
                                   f"(limit {self.provider.limits.call_timeout:g} s per call)")
-        conn = self.ensure()
+        return self.ensure()
+
+    def call(self, target: tuple, args: tuple, kwargs: dict, *, what: str, measure: bool = False):
+        conn = self._runnable(what)
         reply, enc, errors = self._exchange(conn, ("call", target, args, kwargs, measure), what, record=True)
         value, extra = self._result(reply, enc, errors, what, args=(args, kwargs))
         if measure:
             return value, _stats(extra.get("stats"))
         return value
+
+    def vjp(self, name: str, args: tuple, kwargs: dict, wrt, cotangent) -> dict:
+        """``grader.vjp.vjp_call`` run in the worker; the reply is checked here (it is the submission's)."""
+        conn = self._runnable(name)
+        try:
+            reply, enc, errors = self._exchange(conn, ("vjp", ("mod", name), args, kwargs, tuple(wrt), cotangent),
+                                                name, record=True)
+        finally:
+            conn.graphs.clear()
+        value, _ = self._result(reply, enc, errors, name, args=(args, kwargs))
+        grads, flags, error = (value.get(k) for k in ("grads", "grad_fn", "backward_error")) \
+            if isinstance(value, dict) else (None, None, None)
+        if not (isinstance(grads, list) and len(grads) == len(wrt)
+                and all(g is None or isinstance(g, torch.Tensor) for g in grads)
+                and (type(flags) is bool or isinstance(flags, list) and all(type(f) is bool for f in flags))
+                and (error is None or isinstance(error, str)) and "output" in value):
+            raise SubmissionError(f"{name}: the worker sent a malformed reply")
+        return {"output": value["output"], "grads": [None if g is None else g.detach() for g in grads],
+                "grad_fn": flags, "backward_error": None if error is None else _clean(error)}
 
     def module_attr(self, name: str) -> Any:
         conn = self.ensure()
@@ -1075,6 +1136,12 @@ class SubmissionProxy:
     def _measure(self, name: str, *args, **kwargs) -> tuple[Any, dict]:
         """Call ``name`` in the worker and report {'seconds', 'peak_rss_bytes'} measured there."""
         return self._session.call(("mod", name), args, kwargs, what=name, measure=True)
+
+    def _vjp(self, name: str, args: tuple, kwargs: dict | None = None, *, wrt, cotangent) -> dict:
+        """Run ``name`` forward and backward in the worker (``grader.vjp``): output, gradients, grad_fn flags."""
+        from . import vjp
+        vjp.validate(args, kwargs or {}, wrt)
+        return self._session.vjp(name, args, kwargs or {}, wrt, cotangent)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):

@@ -181,6 +181,12 @@ class ModuleView:
         getattr(self, name)  # a missing name is the same SubmissionError as anywhere else
         return measured_call(getattr(self._module, name), *args, **kwargs)
 
+    def _vjp(self, name: str, args: tuple, kwargs: dict | None = None, *, wrt, cotangent) -> dict:
+        """Run ``name`` forward and backward (``grader.vjp``): its output, gradients and grad_fn flags."""
+        from . import vjp
+        vjp.validate(args, kwargs or {}, wrt)
+        return vjp.vjp_call(getattr(self, name), args, kwargs or {}, wrt, cotangent)
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)

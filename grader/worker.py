@@ -18,7 +18,8 @@ from typing import Any
 import torch
 
 from . import wire
-from .loading import SubmissionError, load_path, measured_call
+from .loading import SubmissionError, guard_inputs, load_path, measured_call
+from .vjp import vjp_call
 
 # Errors that cross as themselves (the hidden suites test for ValueError and friends).
 PASS_THROUGH = ("ValueError", "TypeError", "IndexError", "KeyError", "ZeroDivisionError", "OverflowError",
@@ -45,6 +46,8 @@ class CallbackStub:
         self._cid = cid
 
     def __call__(self, *args, **kwargs):
+        if self._worker.differentiable and torch.is_grad_enabled():
+            return self._worker.differentiable_callback(self._cid, args, kwargs)
         return self._worker.callback(self._cid, args, kwargs)
 
     def __repr__(self) -> str:
@@ -110,6 +113,34 @@ class WritebackEncoder(WorkerEncoder):
 
     def generator(self, g) -> None:
         self.buf += b"N"
+
+
+class GradEncoder(WorkerEncoder):
+    """Marks the tensors that require grad (the trusted side makes them leaves) and keeps them in order."""
+
+    def __init__(self, worker: "Worker"):
+        super().__init__(worker)
+        self.inputs: list[torch.Tensor] = []
+
+    def tensor(self, t: torch.Tensor, flags: int = 0) -> None:
+        if t.requires_grad and t.is_floating_point():
+            self.inputs.append(t)
+            flags |= 1
+        super().tensor(t, flags)
+
+
+class _ThroughGrader(torch.autograd.Function):
+    """The output of a callable of the trusted side; its backward is asked of the trusted side too."""
+
+    @staticmethod
+    def forward(ctx, worker, key, result, *inputs):
+        ctx.worker, ctx.key = worker, key
+        ctx.inputs = [(tuple(t.shape), t.dtype) for t in inputs]
+        return result.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (None, None, None, *ctx.worker.callback_vjp(ctx.key, grad, ctx.inputs))
 
 
 class WorkerDecoder(wire.Decoder):
@@ -185,6 +216,7 @@ class Worker:
         self._next_handle = 1
         self._stubs: dict[int, CallbackStub] = {}
         self.wire_cache: dict[tuple, tuple[bytes, Any]] = {}
+        self.differentiable = 0  # > 0 inside a vjp request: callbacks take part in autograd
 
     # --- plumbing ---------------------------------------------------------------------------------
     def send(self, obj: Any, encoder: wire.Encoder | None = None) -> None:
@@ -272,6 +304,8 @@ class Worker:
             self.do_call(msg, dec)
         elif op == "get":
             self.do_get(msg)
+        elif op == "vjp":
+            self.do_vjp(msg, dec)
         elif op == "op":
             self.do_op(msg)
         elif op == "exit":
@@ -320,6 +354,26 @@ class Worker:
             extra["stats"] = {"seconds": float(stats.get("seconds") or 0.0),
                               "peak_rss_bytes": stats.get("peak_rss_bytes")}
         self.send(("ok", result, extra))
+
+    def do_vjp(self, msg: tuple, dec: WorkerDecoder) -> None:
+        """Forward and backward here (``grader.vjp``); the trusted side compares the gradients."""
+        _, target, args, kwargs, wrt, cotangent = msg
+        fn = self.target(target)
+        if fn is _MISSING:
+            return
+        self.differentiable += 1
+        try:  # private copies, as in-process (grader.loading.guard_inputs), so both verdicts agree
+            result = vjp_call(guard_inputs(str(target[1]), fn), args, kwargs, wrt, cotangent)
+        except SubmissionError as e:  # the guard: an argument was changed in place
+            self.send(("error", {"kind": "other", "type": "SubmissionError", "message": _text(lambda: str(e)),
+                                 "mutated": True}))
+            return
+        except BaseException as e:  # noqa: BLE001 - everything is reported
+            self.send(("error", self.error_info(e)))
+            return
+        finally:
+            self.differentiable -= 1
+        self.send(("ok", result, {"generators": self._generator_states(dec)}))
 
     def do_get(self, msg: tuple) -> None:
         _, target, name = msg
@@ -378,11 +432,35 @@ class Worker:
     # --- calling back -----------------------------------------------------------------------------
     def callback(self, cid: int, args: tuple, kwargs: dict) -> Any:
         self.send(("callback", cid, args, kwargs))
+        return self.reply()[1]
+
+    def differentiable_callback(self, cid: int, args: tuple, kwargs: dict) -> Any:
+        """A callback autograd goes through: the trusted side keeps its graph and answers the backward."""
+        enc = GradEncoder(self)
+        self.send(("callback", cid, args, kwargs, True), enc)
+        msg = self.reply()
+        result, key = msg[1], (msg[2] if len(msg) > 2 and type(msg[2]) is int else 0)
+        if key and enc.inputs and isinstance(result, torch.Tensor) and result.is_floating_point():
+            return _ThroughGrader.apply(self, key, result, *enc.inputs)
+        return result
+
+    def callback_vjp(self, key: int, grad: torch.Tensor, inputs: list) -> tuple:
+        """The gradients of a differentiable callback's inputs, from the trusted side."""
+        self.send(("callback_vjp", key, grad))
+        grads = self.reply()[1]
+        if not isinstance(grads, list) or len(grads) != len(inputs) or not all(
+                g is None or isinstance(g, torch.Tensor) and tuple(g.shape) == tuple(shape)
+                for g, (shape, _) in zip(grads, inputs)):
+            raise RuntimeError("the grader sent malformed gradients for its callable")
+        return tuple(None if g is None else g.to(dtype) for g, (_, dtype) in zip(grads, inputs))
+
+    def reply(self) -> tuple:
+        """Serve the trusted side's requests until it replies to ours (raising what its callable raised)."""
         while True:
             dec = self.recv()
             msg = dec.decode()
             if msg[0] == "reply":
-                return msg[1]
+                return msg
             if msg[0] == "raise":
                 _, typename, message, token, base = msg
                 if typename in PASS_THROUGH:

@@ -5,6 +5,7 @@ import torch
 
 from grader.checks import assert_close, expect_value_error, unchanged
 from grader.checks import q26 as props
+from grader.checks.grad import gradients_match
 from grader.forbidden import assert_no_forbidden_calls
 
 DTYPES = [torch.float32, torch.float64]
@@ -217,3 +218,26 @@ def test_no_library_norms(sub, name, make):
     x = torch.randn(4, 3, 5, generator=torch.Generator().manual_seed(0))
     getattr(sub, name)(*make(x))  # a stub fails here; the forbidden list is checked next
     assert_no_forbidden_calls(sub, name)
+
+
+# --- trains: gradients
+def _f64(*shape, seed: int, scale: float = 1.0, shift: float = 0.0):
+    return scale * torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) + shift
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (3, 2, 5)])
+def test_grad_batch_norm(sub, ref, shape):
+    x, gamma, beta = _f64(*shape, seed=1, scale=2.0, shift=1.0), _f64(shape[1], seed=2, shift=1.0), _f64(shape[1], seed=3)
+    gradients_match(sub._vjp, ref.batch_norm, (x, gamma, beta), wrt=("x", "gamma", "beta"), seed=4)
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 3, 6)])
+def test_grad_layer_norm(sub, ref, shape):
+    x, gamma, beta = _f64(*shape, seed=5, scale=2.0, shift=1.0), _f64(shape[-1], seed=6, shift=1.0), _f64(shape[-1], seed=7)
+    gradients_match(sub._vjp, ref.layer_norm, (x, gamma, beta), wrt=("x", "gamma", "beta"), seed=8)
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 3, 6)])
+def test_grad_rms_norm(sub, ref, shape):
+    x, weight = _f64(*shape, seed=9, scale=2.0, shift=1.0), _f64(shape[-1], seed=10, shift=1.0)
+    gradients_match(sub._vjp, ref.rms_norm, (x, weight), wrt=("x", "weight"), seed=11)
