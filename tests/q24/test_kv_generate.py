@@ -107,9 +107,12 @@ def test_flops_growth(sub):
 
 
 # --- bad arguments --------------------------------------------------------------------------------
-def test_bad_generate_arguments(sub, given):
+def test_bad_generate_arguments(sub, ref, given):
     model = _model(given, n_layers=1, d_model=64)
     ok = _prompt(2, 3, 0)
+    for use_cache in (True, False):  # a valid call first: raising on everything earns nothing
+        assert_equal(sub.generate_greedy(model, ok, 4, use_cache=use_cache),
+                     ref.generate_greedy(model, ok, 4, use_cache=False), _desc("n_layers=1", 2, 3, 4, use_cache))
     cases = [
         ((model, torch.tensor([1, 2, 3]), 2), "a 1-D prompt", ("prompt",)),
         ((model, ok.float(), 2), "a float prompt", ("prompt",)),
@@ -128,8 +131,10 @@ def test_bad_generate_arguments(sub, given):
 @pytest.mark.parametrize("args,name", [((0, 64, 3, 2), "n_layers"), ((2, 0, 3, 2), "d_model"),
                                        ((2, 64, 0, 2), "prompt_len"), ((2, 64, 3, -1), "n_new"),
                                        ((2, 64, 3.5, 2), "prompt_len")])
-def test_bad_flops_arguments(sub, args, name):
+def test_bad_flops_arguments(sub, ref, args, name):
     for use_cache in (True, False):
+        assert_number(sub.decode_flops(2, 64, 3, 2, use_cache), ref.decode_flops(2, 64, 3, 2, use_cache),
+                      f"decode_flops(2, 64, 3, 2, {use_cache}) (valid sizes first)", rel=1e-12)
         expect_value_error(sub.decode_flops, *args, use_cache, what=f"decode_flops{args + (use_cache,)}",
                            mentions=(name,))
 
