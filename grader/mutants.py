@@ -6,6 +6,10 @@ matrix (which tests caught which mutant).
 
     python -m grader.mutants            # every question, kill matrix, exit 1 if a mutant survives
     python -m grader.mutants q21 q36    # some questions
+
+The same files hold ``[[variant]]`` tables: CORRECT implementations written with another reasonable
+convention the statement leaves open (the regression cases of false fails). Each is also the reference
+with one replacement, and may lose at most ``max_loss`` (default 0) of its question.
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ class Mutant:
     new: str
     min_loss: float = 0.05  # the share of its question it must lose (the rubric's points), at least
     timing: bool = False  # its bug shows in the timing tests: run them for it (they are slow)
+    max_loss: float | None = None  # set for a correct variant ([[variant]]): the most it may lose
 
     @property
     def label(self) -> str:
@@ -57,6 +62,18 @@ def catalog(qids: list[str] | None = None) -> list[Mutant]:
         for m in tomllib.loads(path.read_text(encoding="utf-8")).get("mutant", []):
             out.append(Mutant(qid, m["name"], m["why"], m["old"], m["new"],
                               float(m.get("min_loss", Mutant.min_loss)), bool(m.get("timing", False))))
+    return out
+
+
+def variants(qids: list[str] | None = None) -> list[Mutant]:
+    """The correct variants (``[[variant]]``): each must keep its question's points, up to ``max_loss``."""
+    out: list[Mutant] = []
+    for path in sorted(MUTANTS_DIR.glob("q*.toml")):
+        if qids and path.stem not in qids:
+            continue
+        for m in tomllib.loads(path.read_text(encoding="utf-8")).get("variant", []):
+            out.append(Mutant(path.stem, m["name"], m["why"], m["old"], m["new"], 0.0, bool(m.get("timing", False)),
+                              float(m.get("max_loss", 0.0))))
     return out
 
 
@@ -146,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch:
         return _batch(args.qids, args.every_test)
     present = {q.qid for q in existing()}
-    mutants = [m for m in catalog(args.qids or None) if m.qid in present]
+    mutants = [m for m in catalog(args.qids or None) + variants(args.qids or None) if m.qid in present]
     survivors = 0
     done = [0]
 
@@ -155,16 +172,22 @@ def main(argv: list[str] | None = None) -> int:
         done[0] += 1
         failed = [o for o in outcomes if o.status in ("failed", "error")]
         lost = lost_share(m, outcomes) if outcomes else 0.0
-        ok = failed and lost >= m.min_loss - 1e-9
-        status = "killed " if ok else ("TOO CHEAP" if failed else "SURVIVED")
+        if m.max_loss is not None:  # a correct variant: it must keep its points
+            ok = bool(outcomes) and lost <= m.max_loss + 1e-9
+            status = "kept   " if ok else "FALSE FAIL"
+        else:
+            ok = failed and lost >= m.min_loss - 1e-9
+            status = "killed " if ok else ("TOO CHEAP" if failed else "SURVIVED")
         survivors += not ok
         caught = ", ".join(o.nodeid.split("::")[-1] for o in failed[:3]) + (" ..." if len(failed) > 3 else "")
-        print(f"[{done[0]}/{len(mutants)}] {status} {m.label:<34} loses {lost:4.0%} (>= {m.min_loss:.0%}) "
+        bound = f"<= {m.max_loss:.0%}" if m.max_loss is not None else f">= {m.min_loss:.0%}"
+        print(f"[{done[0]}/{len(mutants)}] {status} {m.label:<34} loses {lost:4.0%} ({bound}) "
               f"{len(failed):>3}/{len(outcomes):<3} {caught}", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         kill_all(mutants, Path(tmp), args.jobs, args.every_test, on_result=show)
-    print(f"{len(mutants) - survivors} of {len(mutants)} mutants killed, each losing at least its stated share")
+    print(f"{len(mutants) - survivors} of {len(mutants)} as stated: mutants killed, each losing at least its "
+          f"stated share; correct variants keeping their points")
     return 1 if survivors else 0
 
 

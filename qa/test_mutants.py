@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from support import QUESTIONS
-from grader.mutants import catalog, kill_all, lost_share
+from grader.mutants import catalog, kill_all, lost_share, variants
 
 MUTANTS = [m for m in catalog() if m.qid in QUESTIONS]
 
@@ -50,3 +50,25 @@ def test_the_kill_path_passes_unchanged_references(tmp_path):
         assert outcomes and all(o.status == "passed" for o in outcomes), \
             f"{m.qid}: the unchanged reference does not pass in the mutant path: " \
             f"{[o.message[:80] for o in outcomes if o.status != 'passed'][:3]}"
+
+
+VARIANTS = [v for v in variants() if v.qid in QUESTIONS]
+
+
+@pytest.fixture(scope="session")
+def variant_matrix(tmp_path_factory) -> dict[str, list]:
+    work = tmp_path_factory.mktemp("variants")
+    return {v.label: outcomes for v, outcomes in kill_all(VARIANTS, Path(work), jobs=2)}
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("label", [v.label for v in VARIANTS])
+def test_correct_variant_keeps_its_points(variant_matrix, label):
+    """A correct implementation with another convention the statement leaves open (a false-fail regression)."""
+    outcomes = variant_matrix[label]
+    assert outcomes, f"{label}: the hidden suite did not run"
+    variant = next(v for v in VARIANTS if v.label == label)
+    lost = lost_share(variant, outcomes)
+    assert lost <= variant.max_loss + 1e-9, \
+        f"{label} is correct but loses {lost:.1%} of its question (at most {variant.max_loss:.0%}): failed " \
+        f"{sorted({o.nodeid.split('::')[-1] for o in outcomes if o.status in ('failed', 'error')})}"
