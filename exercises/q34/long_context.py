@@ -11,7 +11,7 @@ import torch
 
 
 def interpolate_positions(positions: torch.Tensor, scale: float) -> torch.Tensor:
-    """Position interpolation: return positions / scale (same shape).
+    """Position interpolation: return positions / scale (same shape); positions is a tensor.
 
     scale = new length / trained length (e.g. 32768 / 8192 = 4), a finite number >= 1 (ValueError
     otherwise; scale < 1 would push positions out of the trained range). Floating positions keep their
@@ -24,7 +24,8 @@ def ntk_scaled_base(base: float, scale: float, head_dim: int) -> float:
     """NTK-aware scaling: the new RoPE base, base * scale ** (head_dim / (head_dim - 2)), as a float.
 
     With it the fastest pair (i = 0) keeps its frequency and the slowest (i = d/2 - 1) rotates exactly
-    `scale` times slower. ValueError: base <= 0, scale < 1, head_dim not an even int >= 4.
+    `scale` times slower. ValueError unless base is a finite number > 0, scale a finite number >= 1 (NaN and
+    inf are errors, as in interpolate_positions) and head_dim an even int >= 4.
     """
     raise NotImplementedError
 

@@ -27,6 +27,10 @@ def interpolated_angles_in_range(interpolate_positions, *, trained_len: int, tar
     if tuple(got.shape) != (target_len,) or not got.is_floating_point():
         fail(f"{call} should be a float tensor of shape ({target_len},), got {got.dtype} {tuple(got.shape)}",
              hint="integer positions come back as floats: 3 / 4 = 0.75")
+    if not bool(torch.isfinite(got).all()):
+        p = int((~torch.isfinite(got)).nonzero()[0, 0])
+        fail(f"{call} gives {got[p].item()} at position {p}: every interpolated position must be a finite number",
+             hint="positions / scale: NaN or inf is never inside the trained range")
     theta = rope_inv_freq(head_dim, base)
     angles = got.to(torch.float64)[:, None] * theta[None, :]        # [T, d/2]
     limit = trained_len * theta                                      # [d/2]
@@ -58,9 +62,16 @@ def ntk_base_interpolates_lowest_frequency(ntk_scaled_base, *, base: float, scal
                                 "slower and leaves the fastest pair alone")
 
 
+def kv_bytes_formula(n_layers, n_kv_heads, head_dim, seq_len, batch, bytes_per_elem):
+    """The definition: K and V, for every layer, kv head, dim, token and sequence, bytes_per_elem each."""
+    return 2 * n_layers * n_kv_heads * head_dim * seq_len * batch * bytes_per_elem
+
+
 def kv_bytes_linear(kv_cache_bytes, args: dict) -> None:
-    """kv_cache_bytes is proportional to each of its arguments."""
+    """kv_cache_bytes is the formula at ``args`` and proportional to each of its arguments."""
     base_value = kv_cache_bytes(**args)
+    assert_number(base_value, kv_bytes_formula(**args), f"kv_cache_bytes({args})", rel=1e-12,
+                  hint="2 (K and V) x layers x kv heads x head_dim x tokens x batch x bytes per element")
     for name in args:
         for factor in (2, 3):
             bigger = dict(args, **{name: args[name] * factor})
