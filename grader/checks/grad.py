@@ -31,6 +31,11 @@ _REQUIRES_GRAD_HINT = ("with inputs that require grad, .numpy() needs .detach() 
                        "an in-place op on an input is an error; compute with torch ops out of place")
 
 
+def f64(*shape: int, seed: int, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
+    """A seeded float64 input: scale * N(0, 1) + shift."""
+    return scale * torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) + shift
+
+
 def _keys(ref_fn: Callable, args: tuple, kwargs: dict, wrt) -> list:
     """Argument names -> positions in ``args`` or keys of ``kwargs``, by the reference's signature."""
     names = [p.name for p in inspect.signature(ref_fn).parameters.values()]

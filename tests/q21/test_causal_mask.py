@@ -76,3 +76,20 @@ def test_non_bool_mask_is_rejected(sub, ref):
     assert_close(sub.masked_scores(scores, mask), ref.masked_scores(scores, mask), "masked_scores with a bool mask")
     expect_value_error(sub.masked_scores, torch.zeros(2, 2), torch.ones(2, 2), what="masked_scores with a float mask",
                        mentions=("mask",))
+
+
+# --- trains: gradients
+from grader.checks import grad  # noqa: E402
+
+
+@pytest.mark.parametrize("lead,mask_shape", [((), (5, 7)), ((2, 3), (5, 7)), ((2, 3), (2, 1, 5, 7))])
+def test_grad_masked_scores(sub, ref, lead, mask_shape):
+    scores = grad.f64(*lead, 5, 7, seed=len(lead) + len(mask_shape))
+    mask = torch.rand(*mask_shape, generator=torch.Generator().manual_seed(len(mask_shape))) > 0.4
+    grad.gradients_match(sub._vjp, ref.masked_scores, (scores, mask), wrt=("scores",), seed=3,
+                         zero_at={"scores": ~mask})
+
+
+@pytest.mark.parametrize("t,seed", [(4, 0), (7, 1)])
+def test_grad_no_future_dependence(sub, t, seed):
+    grad.no_gradient_from_the_future(sub._vjp, t=t, d=4, seed=seed)

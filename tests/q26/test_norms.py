@@ -221,23 +221,22 @@ def test_no_library_norms(sub, name, make):
 
 
 # --- trains: gradients
-def _f64(*shape, seed: int, scale: float = 1.0, shift: float = 0.0):
-    return scale * torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) + shift
+from grader.checks.grad import f64, gradients_match  # noqa: E402
 
 
 @pytest.mark.parametrize("shape", [(4, 3), (3, 2, 5)])
 def test_grad_batch_norm(sub, ref, shape):
-    x, gamma, beta = _f64(*shape, seed=1, scale=2.0, shift=1.0), _f64(shape[1], seed=2, shift=1.0), _f64(shape[1], seed=3)
+    x, gamma, beta = f64(*shape, seed=1, scale=2.0, shift=1.0), f64(shape[1], seed=2, shift=1.0), f64(shape[1], seed=3)
     gradients_match(sub._vjp, ref.batch_norm, (x, gamma, beta), wrt=("x", "gamma", "beta"), seed=4)
 
 
 @pytest.mark.parametrize("shape", [(5,), (2, 3, 6)])
 def test_grad_layer_norm(sub, ref, shape):
-    x, gamma, beta = _f64(*shape, seed=5, scale=2.0, shift=1.0), _f64(shape[-1], seed=6, shift=1.0), _f64(shape[-1], seed=7)
+    x, gamma, beta = f64(*shape, seed=5, scale=2.0, shift=1.0), f64(shape[-1], seed=6, shift=1.0), f64(shape[-1], seed=7)
     gradients_match(sub._vjp, ref.layer_norm, (x, gamma, beta), wrt=("x", "gamma", "beta"), seed=8)
 
 
 @pytest.mark.parametrize("shape", [(5,), (2, 3, 6)])
 def test_grad_rms_norm(sub, ref, shape):
-    x, weight = _f64(*shape, seed=9, scale=2.0, shift=1.0), _f64(shape[-1], seed=10, shift=1.0)
+    x, weight = f64(*shape, seed=9, scale=2.0, shift=1.0), f64(shape[-1], seed=10, shift=1.0)
     gradients_match(sub._vjp, ref.rms_norm, (x, weight), wrt=("x", "weight"), seed=11)
