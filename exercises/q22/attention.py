@@ -38,10 +38,13 @@ def multi_head_attention(x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, 
 
 
 def dot_product_std(d_k: int, scaled: bool, n_samples: int, generator: torch.Generator) -> float:
-    """Draw n_samples pairs q, k in R^d_k with i.i.d. N(0, 1) entries (from generator) and return the
-    empirical std of q.k -- of q.k / sqrt(d_k) if scaled -- as a float.
+    """Draw n_samples pairs q, k in R^d_k with i.i.d. N(0, 1) entries, exactly as
+        q, k = torch.randn(2, n_samples, d_k, generator=generator, dtype=torch.float64)
+    and return the empirical std of the n_samples dot products q.k -- of q.k / sqrt(d_k) if scaled --
+    as a float. The grader compares it with the std of these very samples for the same seed.
 
-    Expect about sqrt(d_k) unscaled and about 1 scaled. Same generator seed, same result.
+    Expect about sqrt(d_k) unscaled and about 1 scaled. Same generator seed, same result; each call
+    draws new samples from the generator.
     d_k < 1 or n_samples < 2 is a ValueError naming the argument.
     """
     raise NotImplementedError

@@ -52,6 +52,7 @@ def test_dot_product_std(sub):
         props.std_is_right(sub.dot_product_std, d_k, False, 8000, seed=d_k)
         props.std_is_right(sub.dot_product_std, d_k, True, 8000, seed=d_k)
     props.std_is_seeded(sub.dot_product_std)
+    props.std_matches_samples(sub.dot_product_std, 16, False, 8000, seed=1)  # from the samples, not the formula
 
 
 def test_bad_arguments(sub):

@@ -85,6 +85,40 @@ def mha_matches_heads(mha, x, w_q, w_k, w_v, w_o, n_heads, causal) -> None:
                       "projection: reshape to [..., T, H, d_head] then transpose to [..., H, T, d_head]")
 
 
+def sampled_std(d_k: int, scaled: bool, n_samples: int, generator: torch.Generator) -> float:
+    """The statement's definition, step by step: the oracle for a seeded comparison.
+
+    q, k = torch.randn(2, n_samples, d_k) in float64 from ``generator`` (for n_samples * d_k a multiple of
+    16 that is the same numbers as q, then k, each drawn as torch.randn(n_samples, d_k)); the std of the
+    n_samples dot products q.k (divided by sqrt(d_k) if scaled).
+    """
+    q, k = torch.randn(2, n_samples, d_k, generator=generator, dtype=torch.float64)  # each [n_samples, d_k]
+    dots = (q * k).sum(-1)
+    if scaled:
+        dots = dots / math.sqrt(d_k)
+    return float(dots.std())
+
+
+def std_matches_samples(dot_product_std, d_k: int, scaled: bool, n_samples: int, seed: int,
+                        calls: int = 2) -> None:
+    """dot_product_std is the std of real samples drawn from the generator it is given: on ``calls``
+    successive calls with one generator it equals the std of exactly the samples the statement's draw
+    gives (each call draws new ones). A formula such as sqrt(d_k), with or without jitter, cannot pass.
+
+    The tolerance, 1 / n_samples relative, admits the biased std (a factor sqrt(1 - 1/n)) and rounding,
+    and is far below the sampling noise (about sqrt(2 / n) / 2) that a formula would have to hit.
+    """
+    mine, theirs = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+    for call in range(1, calls + 1):
+        got = dot_product_std(d_k, scaled, n_samples, mine)
+        want = sampled_std(d_k, scaled, n_samples, theirs)
+        assert_number(got, want, f"dot_product_std(d_k={d_k}, scaled={scaled}, n_samples={n_samples}), "
+                      f"call {call} with one generator seeded {seed}", rel=1.0 / n_samples,
+                      hint="draw q, k = torch.randn(2, n_samples, d_k, generator=generator, dtype=torch.float64) "
+                           "on every call (the generator moves on) and return the std of the n_samples dot "
+                           "products q.k, divided by sqrt(d_k) if scaled")
+
+
 def std_tolerance(d_k: int, n_samples: int) -> float:
     """Relative tolerance of 6 standard errors for the sample std of q.k.
 
