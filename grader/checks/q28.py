@@ -56,6 +56,9 @@ def _edit(rank_one_edit, w, k, v, cov):
     assert_shape(w_new, w.shape, label)
     if w_new.dtype != w.dtype:
         fail(f"{label} has dtype {w_new.dtype}, expected {w.dtype} (outputs keep the input's dtype)")
+    if not bool(torch.isfinite(w_new).all()):  # NaN would slip through every size comparison below
+        fail(f"{label} has {int((~torch.isfinite(w_new)).sum())} NaN/inf entries; every entry must be finite",
+             hint=_EDIT_HINT)
     return w_new, label
 
 

@@ -68,8 +68,10 @@ def test_contributions_square_and_rectangular(sub, ref, dtype):
                      hint='the default activation is "relu"; values are the rows of w_out')
 
 
-def test_contributions_bad_arguments(sub):
+def test_contributions_bad_arguments(sub, ref):
     x, w_in, w_out = torch.randn(3, 6), torch.randn(6, 10), torch.randn(10, 6)
+    assert_close(sub.neuron_contributions(x, w_in, w_out, "gelu"), ref.neuron_contributions(x, w_in, w_out, "gelu"),
+                 'neuron_contributions(x (3, 6), w_in (6, 10), w_out (10, 6), "gelu") (valid arguments)')
     expect_value_error(sub.neuron_contributions, x, torch.randn(5, 10), w_out, what="neuron_contributions with "
                        "w_in of 5 rows for d_model = 6", mentions=("w_in",))
     expect_value_error(sub.neuron_contributions, x, w_in, torch.randn(6, 6), what="neuron_contributions with "
@@ -132,8 +134,10 @@ def test_edit_with_identity_cov_is_the_plain_edit(sub):
 @pytest.mark.parametrize("bad,mentions", [
     ("w", ("w",)), ("k_star", ("k_star",)), ("v_star", ("v_star",)), ("cov", ("cov",)), ("zero", ("k_star",)),
 ])
-def test_edit_bad_arguments(sub, bad, mentions):
+def test_edit_bad_arguments(sub, ref, bad, mentions):
     args = {"w": torch.randn(6, 4), "k_star": torch.randn(6), "v_star": torch.randn(4), "cov": None}
+    assert_close(sub.rank_one_edit(*args.values()), ref.rank_one_edit(*args.values()),
+                 "rank_one_edit(w (6, 4), k_star (6,), v_star (4,)) (valid arguments)", hint=props._EDIT_HINT)
     if bad == "zero":
         args["k_star"] = torch.zeros(6)
     else:
