@@ -145,9 +145,15 @@ def grade(submission: Path | str, qids: list[str] | None = None, *, isolate: boo
     if faults:
         raise GradingError(f"the grader failed, not the submission: {faults[0].message.splitlines()[0]}")
     report = score(outcomes, qs)
+    # integrity flags for the interviewer (grader.integrity): a static scan, never a change of score
+    from .integrity import scan_submission
+    flags = scan_submission(submission, qs)
+    for qid, entry in report["questions"].items():
+        entry["integrity"] = flags.get(qid, [])
     report.update({
         "submission": str(submission), "seconds": round(time.perf_counter() - t0, 2),
         "isolation": _isolation_note(isolate), "timing_tests": timing,
+        "integrity": [dict(qid=qid, **f) for qid in report["questions"] for f in flags.get(qid, [])],
     })
     return report
 

@@ -1070,6 +1070,15 @@ class QuestionSession:
         return {"output": value["output"], "grads": [None if g is None else g.detach() for g in grads],
                 "grad_fn": flags, "backward_error": None if error is None else _clean(error)}
 
+    def trace(self, on: bool) -> set[str] | None:
+        """Start recording the operators the worker's calls run (``grader.optrace``), or stop and return
+        them (None when the worker has no trace: it was restarted, or the submission removed it)."""
+        from .forbidden import trace_names
+        conn = self.ensure()
+        reply, enc, errors = self._exchange(conn, ("trace", bool(on)), "the operator trace")
+        value, _ = self._result(reply, enc, errors, "the operator trace")
+        return None if on else trace_names(value)
+
     def module_attr(self, name: str) -> Any:
         conn = self.ensure()
         if conn.names.get(name) == "callable":

@@ -43,6 +43,7 @@ def resolve_impl(value: str, base: Path = PROJECT_ROOT) -> Path:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "timing: a speed ratio measured in one process")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line("markers", "forbidden: a forbidden-call test (operator trace and static check)")
     config._llm_provider = None  # created lazily: most runs never need it
     # One torch thread: the exercises' tensors are small, and waking a second thread on a busy machine
     # costs more than it saves; results are also independent of the machine's core count.

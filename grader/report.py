@@ -39,6 +39,9 @@ def table(rep: dict) -> str:
                 rows.append(f"      {_clip(note, 150)}")
             if len(q["notes"]) > 3:
                 rows.append(f"      (+{len(q['notes']) - 3} more kinds of failure: see the JSON report)")
+        for f in q.get("integrity", []):  # grader.integrity: for the interviewer to review, not scored
+            rows.append(f"      integrity flag (review; not scored): line {f['line']}: {f['what']} "
+                        f"({_clip(f['detail'], 80)})")
     rows.append("-" * 76)
     rows.append(f"{'total':<52} {'':>9} {rep['score']:>6.2f}/{rep['max_score']:<5g}")
     rows.append(f"graded {rep['submission']} in {rep['seconds']:.1f}s; isolation: {rep['isolation']}")

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from . import wire
+from . import optrace, wire
 from .loading import SubmissionError, guard_inputs, load_path, measured_call
 from .vjp import vjp_call
 
@@ -216,6 +216,7 @@ class Worker:
         self._next_handle = 1
         self._stubs: dict[int, CallbackStub] = {}
         self.wire_cache: dict[tuple, tuple[bytes, Any]] = {}
+        self.trace: set[str] | None = None  # operators the calls run, while the trusted side asks (optrace)
         self.differentiable = 0  # > 0 inside a vjp request: callbacks take part in autograd
 
     # --- plumbing ---------------------------------------------------------------------------------
@@ -308,6 +309,9 @@ class Worker:
             self.do_vjp(msg, dec)
         elif op == "op":
             self.do_op(msg)
+        elif op == "trace":  # ("trace", on): start recording the calls' operators, or stop and send them
+            names, self.trace = self.trace, (set() if msg[1] else None)
+            self.send(("ok", None if msg[1] or names is None else sorted(names), {}))
         elif op == "exit":
             sys.stdout.flush()
             import os
@@ -334,6 +338,8 @@ class Worker:
         fn = self.target(target)
         if fn is _MISSING:
             return
+        if self.trace is not None:
+            fn = optrace.traced(fn, self.trace)
         versions = {id(t): (i, t._version) for i, t in enumerate(dec.tensors)}
         before = self._fingerprint(args, kwargs)
         stats = None

@@ -7,7 +7,7 @@ import torch
 
 from grader.checks import assert_close, assert_equal, expect_value_error, unchanged
 from grader.checks import q27 as props
-from grader.forbidden import assert_no_forbidden_calls
+from grader.forbidden import no_forbidden_calls
 
 DTYPES = [torch.float32, torch.float64]
 
@@ -74,9 +74,13 @@ def test_gelu_bad_approximate(sub, ref):
                        mentions=("approximate",))
 
 
+@pytest.mark.forbidden
 def test_gelu_writes_its_own_formula(sub):
-    sub.gelu(torch.zeros(3))  # a stub fails here; the forbidden list is checked next
-    assert_no_forbidden_calls(sub, "gelu")
+    x = torch.randn(2, 5, generator=torch.Generator().manual_seed(0))
+    with no_forbidden_calls(sub, "gelu"):  # the operators it runs, then the source
+        sub.gelu(x)  # a stub fails here
+        sub.gelu(x, "tanh")
+        sub.gelu(x.double(), approximate="none")
 
 
 # --- plain FFN ----------------------------------------------------------------------------------

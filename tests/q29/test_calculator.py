@@ -257,6 +257,7 @@ def test_calculator_bad_type(sub, bad):
     expect_value_error(sub.calculator, bad, what=f"calculator({bad!r})", mentions=("expr",))
 
 
+@pytest.mark.forbidden
 def test_calculator_uses_no_eval(sub):
     props.check_calculator(sub.calculator, "6*7", 42)
     assert_no_forbidden_calls(sub, "calculator")
@@ -321,6 +322,7 @@ def test_answer_with_tools_bad_type(sub):
     expect_value_error(sub.answer_with_tools, 42, what="answer_with_tools(42)", mentions=("text",))
 
 
+@pytest.mark.forbidden
 def test_answer_with_tools_uses_no_eval(sub):
     assert_equal(sub.answer_with_tools("<calc>6*7</calc>"), "42", 'answer_with_tools("<calc>6*7</calc>")')
     assert_no_forbidden_calls(sub, "answer_with_tools")
