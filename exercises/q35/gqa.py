@@ -25,7 +25,8 @@ def gqa_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
 def mha_to_gqa(k_proj: torch.Tensor, n_kv_heads: int) -> torch.Tensor:
     """Turn a trained MHA key (or value) projection into a GQA one: [H, ...] -> [n_kv_heads, ...].
 
-    k_proj is heads-first (dim 0 = the H heads, e.g. W_k [d_model, H*D] viewed as [H, d_model, D]).
+    k_proj is heads-first (dim 0 = the H heads, e.g. W_k [d_model, H*D] viewed as [H, d_model, D]); any
+    trailing dims, also none ([H]: one number per head).
     kv head j is the MEAN of the H / n_kv_heads consecutive heads j*g .. j*g + g - 1 (g = H / n_kv_heads).
     ValueError if n_kv_heads is not an int >= 1 dividing H.
     """

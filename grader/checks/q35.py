@@ -6,10 +6,38 @@ kv head is repeated for the consecutive query heads of its group (torch.repeat_i
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 
-from .core import assert_close, fail
+from .core import assert_close, expect_value_error, fail
+
+# What a message may name to say what is wrong with a shape: an argument, a dim, a head count (whole
+# words, so "k" matches "k.shape" or "k (2, 4, 4, 8)" but not "keys"; any one of them will do).
+SHAPE_WORDS = ("q", "k", "v", "query", "queries", "key", "keys", "value", "values", "k_proj", "causal", "head",
+               "heads", "n_heads", "n_kv_heads", "hq", "hkv", "kv", "group", "groups", "multiple", "divisible",
+               "divide", "divides", "shape", "shapes", "dim", "dims", "dimension", "dimensions", "ndim", "rank",
+               "size", "sizes", "batch", "leading", "length", "t", "t_q", "t_k", "tq", "tk", "d", "head_dim", "seq",
+               "seq_len", "match", "same", "equal")
+_WORD = re.compile(r"[a-z_]+")
+
+
+def expect_shape_error(fn, *args, what: str, **kwargs) -> None:
+    """``fn(*args)`` must raise ValueError whose message names what is wrong (any of SHAPE_WORDS)."""
+    seen = {}
+
+    def call(*a, **k):
+        try:
+            return fn(*a, **k)
+        except ValueError as e:
+            seen["message"] = str(e)
+            raise
+
+    expect_value_error(call, *args, what=what, **kwargs)
+    words = set(_WORD.findall(seen.get("message", "").lower()))
+    if not words & set(SHAPE_WORDS):
+        fail(f"{what}: raised ValueError({seen.get('message', '')!r}), but the message should say what is wrong "
+             f"(name the argument, e.g. k, or the dims / head counts that do not fit)")
 
 
 def naive_attention(q, k, v, causal: bool) -> torch.Tensor:
@@ -58,8 +86,10 @@ def equals_repeated_mha(gqa_attention, q, k, v, *, causal: bool) -> None:
 
 
 def no_future_leak(gqa_attention, *, n_heads: int, n_kv: int, t: int, d: int, seed: int) -> None:
-    """Causal: changing keys/values at positions > p never changes outputs at positions <= p."""
+    """Causal: changing keys/values at positions > p never changes outputs at positions <= p (after the
+    outputs are the right values: an answer that ignores its inputs would never leak either)."""
     q, k, v = random_qkv(seed, (2,), n_heads, n_kv, t, t, d)
+    equals_repeated_mha(gqa_attention, q, k, v, causal=True)
     out = gqa_attention(q, k, v, causal=True)
     g = torch.Generator().manual_seed(seed + 1)
     for p in range(t - 1):

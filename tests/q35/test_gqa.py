@@ -1,6 +1,10 @@
 """Hidden suite for Q35: gqa_attention against the reference and against MHA with repeated kv heads
 (consecutive grouping), MQA and MHA as the two ends, causal and not, rectangular (decoding) shapes,
-float32/float64, batch dims; mha_to_gqa pooling; kv_cache_ratio; bad arguments."""
+float32/float64, batch dims; mha_to_gqa pooling; kv_cache_ratio; bad arguments.
+
+Rubric (grader/rubrics/q35.toml): the values are checked on [B, H, T, D] inputs and [H, d_model, D]
+weights; other ranks (no batch dim, two batch dims, [H], 4-D weights) are their own small part. Every
+bad-argument test first checks the value of a valid call next to the bad one."""
 import pytest
 import torch
 
@@ -11,17 +15,29 @@ DTYPES = [torch.float32, torch.float64]
 HEADS = [(8, 2), (6, 3), (12, 4), (4, 4), (4, 1)]  # (Hq, Hkv): groups of 4, 2, 3; MHA; MQA
 
 
+def _against_reference(sub, ref, q, k, v, causal):
+    assert_close(sub.gqa_attention(q, k, v, causal=causal), ref.gqa_attention(q, k, v, causal=causal),
+                 f"gqa_attention(q {tuple(q.shape)}, k/v {tuple(k.shape)}, causal={causal}) in {q.dtype}",
+                 hint="query head h uses kv head h // (Hq // Hkv); scale by 1/sqrt(D); causal masks key j > query i")
+
+
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("heads", HEADS, ids=lambda h: f"Hq{h[0]}-Hkv{h[1]}")
-@pytest.mark.parametrize("lead", [(), (2,), (2, 3)], ids=["no-batch", "B2", "B2x3"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_gqa_against_reference(sub, ref, dtype, lead, heads, causal):
+def test_gqa_against_reference(sub, ref, dtype, heads, causal):
     n_heads, n_kv = heads
-    q, k, v = props.random_qkv(n_heads + 10 * len(lead), lead, n_heads, n_kv, 6, 6, 8, dtype)
-    got = sub.gqa_attention(q, k, v, causal=causal)
-    assert_close(got, ref.gqa_attention(q, k, v, causal=causal),
-                 f"gqa_attention(q {tuple(q.shape)}, k/v {tuple(k.shape)}, causal={causal}) in {dtype}",
-                 hint="query head h uses kv head h // (Hq // Hkv); scale by 1/sqrt(D); causal masks key j > query i")
+    q, k, v = props.random_qkv(n_heads + 10, (2,), n_heads, n_kv, 6, 6, 8, dtype)
+    _against_reference(sub, ref, q, k, v, causal)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("heads", [(8, 2), (4, 1)], ids=lambda h: f"Hq{h[0]}-Hkv{h[1]}")
+@pytest.mark.parametrize("lead", [(), (2, 3)], ids=["no-batch", "B2x3"])
+def test_gqa_other_leading_dims(sub, ref, lead, heads, causal):
+    """[Hq, T, D] without a batch dim, and two batch dims: the statement's "any leading dims" (a small part)."""
+    n_heads, n_kv = heads
+    q, k, v = props.random_qkv(n_heads + 10 * len(lead), lead, n_heads, n_kv, 6, 6, 8)
+    _against_reference(sub, ref, q, k, v, causal)
 
 
 @pytest.mark.parametrize("causal", [True, False])
@@ -63,7 +79,7 @@ def test_rectangular_causal_queries_at_the_end(sub, ref, dtype, t_q, t_k):
 
 @pytest.mark.parametrize("t_q,t_k", [(4, 9), (9, 4)])
 def test_rectangular_not_causal(sub, t_q, t_k):
-    q, k, v = props.random_qkv(t_q + t_k, (), 6, 3, t_q, t_k, 8)
+    q, k, v = props.random_qkv(t_q + t_k, (1,), 6, 3, t_q, t_k, 8)
     props.equals_repeated_mha(sub.gqa_attention, q, k, v, causal=False)
 
 
@@ -82,9 +98,7 @@ def test_no_future_leak(sub, seed):
 @pytest.mark.parametrize("case", ["not_divisible", "kv_mismatch", "head_dim", "batch", "rank", "causal_t_q_gt_t_k"])
 def test_gqa_bad_arguments(sub, case):
     q, k, v = props.random_qkv(0, (2,), 6, 2, 4, 4, 8)
-    mentions = {"not_divisible": ("n_kv_heads", "heads", "divis", "multiple"), "kv_mismatch": ("k", "v"),
-                "head_dim": ("D", "head_dim", "dim", "shape"), "batch": ("batch", "shape"),
-                "rank": ("q", "k", "shape", "dim"), "causal_t_q_gt_t_k": ("t_q", "t_k", "T")}[case]
+    props.equals_repeated_mha(sub.gqa_attention, q, k, v, causal=True)  # the valid call next to the bad one
     if case == "not_divisible":
         args = (q, k[:, :1].repeat(1, 4, 1, 1), v[:, :1].repeat(1, 4, 1, 1))  # 6 query heads, 4 kv heads
     elif case == "kv_mismatch":
@@ -97,19 +111,26 @@ def test_gqa_bad_arguments(sub, case):
         args = (q[0, 0], k[0, 0], v[0, 0])
     else:
         args = props.random_qkv(1, (2,), 6, 2, 5, 3, 8)
-    expect_value_error(sub.gqa_attention, *args, what=f"gqa_attention with bad shapes ({case}: q "
-                       f"{tuple(args[0].shape)}, k {tuple(args[1].shape)}, v {tuple(args[2].shape)})", mentions=mentions)
+    props.expect_shape_error(sub.gqa_attention, *args, what=f"gqa_attention with bad shapes ({case}: q "
+                             f"{tuple(args[0].shape)}, k {tuple(args[1].shape)}, v {tuple(args[2].shape)})")
 
 
 # --- mha_to_gqa -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("n_kv", [1, 2, 4, 8])
-@pytest.mark.parametrize("shape", [(8,), (8, 16, 4), (8, 3, 5, 2)], ids=["H", "HxDmodelxD", "4d"])
+@pytest.mark.parametrize("n_kv", [1, 2, 4])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_mha_to_gqa_against_reference(sub, ref, dtype, shape, n_kv):
-    w = torch.randn(*shape, generator=torch.Generator().manual_seed(n_kv + len(shape)), dtype=torch.float64).to(dtype)
+def test_mha_to_gqa_against_reference(sub, ref, dtype, n_kv):
+    w = torch.randn(8, 16, 4, generator=torch.Generator().manual_seed(n_kv + 3), dtype=torch.float64).to(dtype)
     props.pooled_consecutive_groups(sub.mha_to_gqa, w, n_kv)
-    assert_close(sub.mha_to_gqa(w, n_kv), ref.mha_to_gqa(w, n_kv), f"mha_to_gqa(k_proj {tuple(shape)} {dtype}, {n_kv})")
+    assert_close(sub.mha_to_gqa(w, n_kv), ref.mha_to_gqa(w, n_kv), f"mha_to_gqa(k_proj (8, 16, 4) {dtype}, {n_kv})")
+
+
+@pytest.mark.parametrize("n_kv", [2, 4])
+@pytest.mark.parametrize("shape", [(8,), (8, 3, 5, 2)], ids=["H", "4d"])
+def test_mha_to_gqa_other_ranks(sub, ref, shape, n_kv):
+    """[H] (one number per head) and [H, a, b, c]: the statement's "[H, ...]" (a small part)."""
+    w = torch.randn(*shape, generator=torch.Generator().manual_seed(n_kv + len(shape)), dtype=torch.float64)
+    props.pooled_consecutive_groups(sub.mha_to_gqa, w, n_kv)
 
 
 def test_mha_to_gqa_by_head_index(sub):
@@ -118,6 +139,7 @@ def test_mha_to_gqa_by_head_index(sub):
     expected = (3 * torch.arange(4, dtype=torch.float64) + 1)[:, None, None].expand(4, 5, 2)
     assert_close(sub.mha_to_gqa(w, 4), expected, "mha_to_gqa(head h = h for 12 heads, 4 kv heads)",
                  hint="kv head j pools heads 3j, 3j+1, 3j+2 (consecutive), not j, j+4, j+8")
+    assert_close(sub.mha_to_gqa(w, 12), w, "mha_to_gqa(12 heads, 12 kv heads)", hint="groups of one head: unchanged")
 
 
 def test_mha_to_gqa_identical_heads_kept(sub):
@@ -127,24 +149,44 @@ def test_mha_to_gqa_identical_heads_kept(sub):
                  hint="the mean of identical heads is that head")
 
 
-@pytest.mark.parametrize("args,mentions", [((torch.zeros(6, 4), 4), ("n_kv_heads", "heads", "multiple")),
-                                           ((torch.zeros(6, 4), 0), ("n_kv_heads",)),
-                                           ((torch.zeros(6, 4), 2.0), ("n_kv_heads",))])
-def test_mha_to_gqa_bad_arguments(sub, args, mentions):
-    expect_value_error(sub.mha_to_gqa, *args, what=f"mha_to_gqa(k_proj {tuple(args[0].shape)}, {args[1]!r})",
-                       mentions=mentions)
+@pytest.mark.parametrize("n_kv", [4, 0, 2.0])
+def test_mha_to_gqa_bad_arguments(sub, n_kv):
+    w = torch.randn(6, 4, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    props.pooled_consecutive_groups(sub.mha_to_gqa, w, 3)  # the valid call next to the bad one
+    props.expect_shape_error(sub.mha_to_gqa, w, n_kv, what=f"mha_to_gqa(k_proj (6, 4), {n_kv!r})")
 
 
 # --- kv_cache_ratio -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("n_heads,n_kv,expected", [(64, 8, 8), (32, 8, 4), (32, 32, 1), (32, 1, 32), (48, 6, 8),
-                                                   (12, 12, 1)])
-def test_kv_cache_ratio(sub, n_heads, n_kv, expected):
-    assert_number(sub.kv_cache_ratio(n_heads, n_kv), expected, f"kv_cache_ratio({n_heads}, {n_kv})",
+def _ratio(sub, n_heads, n_kv):
+    assert_number(sub.kv_cache_ratio(n_heads, n_kv), n_heads / n_kv, f"kv_cache_ratio({n_heads}, {n_kv})",
                   hint="how many times smaller the cache is than with one kv head per query head: n_heads / n_kv_heads")
 
 
-@pytest.mark.parametrize("args,mentions", [((32, 5), ("n_kv_heads", "multiple", "divis")), ((0, 1), ("n_heads",)),
-                                           ((8, 0), ("n_kv_heads",)), ((8, -2), ("n_kv_heads",))])
-def test_kv_cache_ratio_bad_arguments(sub, args, mentions):
-    expect_value_error(sub.kv_cache_ratio, *args, what=f"kv_cache_ratio{args}", mentions=mentions)
+@pytest.mark.parametrize("n_heads,n_kv", [(64, 8), (32, 8), (32, 32), (48, 6), (12, 12)])
+def test_kv_cache_ratio(sub, n_heads, n_kv):
+    _ratio(sub, n_heads, n_kv)
+
+
+def test_kv_cache_ratio_mqa(sub):
+    _ratio(sub, 32, 8)
+    _ratio(sub, 32, 1)  # MQA: as many times smaller as there are query heads
+
+
+@pytest.mark.parametrize("args", [(32, 5), (0, 1), (8, 0), (8, -2)])
+def test_kv_cache_ratio_bad_arguments(sub, args):
+    _ratio(sub, 32, 4)  # the valid call next to the bad one
+    expect_value_error(sub.kv_cache_ratio, *args, what=f"kv_cache_ratio{args}",
+                       mentions=("n_heads", "n_kv_heads", "head", "multiple", "divi"))
+
+
+# --- trains: gradients
+from grader.checks import grad  # noqa: E402
+
+
+@pytest.mark.parametrize("heads,t_q,t_k,causal", [((4, 2), 5, 5, True), ((6, 3), 3, 6, True), ((4, 1), 4, 6, False)])
+def test_grad_gqa_attention(sub, ref, heads, t_q, t_k, causal):
+    """Gradients w.r.t. q, k, v: each shared kv head collects the gradient of every query head in its group."""
+    n_heads, n_kv = heads
+    q, k, v = grad.f64(2, n_heads, t_q, 4, seed=1), grad.f64(2, n_kv, t_k, 4, seed=2), grad.f64(2, n_kv, t_k, 4, seed=3)
+    grad.gradients_match(sub._vjp, ref.gqa_attention, (q, k, v, causal), wrt=("q", "k", "v"), seed=4)
