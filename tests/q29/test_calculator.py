@@ -54,7 +54,9 @@ def test_chunk_only_ascii_digits(sub):
 @pytest.mark.parametrize("args,mentions", [(("123", "r2l4"), ("mode",)), (("123", "R2L3"), ("mode",)),
                                            (("123", ""), ("mode",)), (("no digits here", "bogus"), ("mode",)),
                                            ((123, "digit"), ("text",))])
-def test_chunk_bad_arguments(sub, args, mentions):
+def test_chunk_bad_arguments(sub, ref, args, mentions):
+    text = args[0] if isinstance(args[0], str) else "x=1234567."
+    assert_equal(sub.chunk_digits(text, "r2l3"), ref.chunk_digits(text, "r2l3"), f"chunk_digits({text!r}, 'r2l3')")
     expect_value_error(sub.chunk_digits, *args, what=f"chunk_digits{args}", mentions=mentions)
 
 
@@ -254,6 +256,7 @@ def test_blow_ups_rejected_quickly(sub, expr):
 
 @pytest.mark.parametrize("bad", [12, None, 1.5])
 def test_calculator_bad_type(sub, bad):
+    props.check_calculator(sub.calculator, "6*7", 42)
     expect_value_error(sub.calculator, bad, what=f"calculator({bad!r})", mentions=("expr",))
 
 
@@ -306,6 +309,7 @@ def test_answer_with_tools_random(sub, ref, seed):
     ("</calc> <calc>2*3</calc> <calc>", "</calc> 6 <calc>"),
 ])
 def test_answer_with_tools_cases(sub, text, expected):
+    assert_equal(sub.answer_with_tools("<calc>6*7</calc>"), "42", 'answer_with_tools("<calc>6*7</calc>")')
     assert_equal(sub.answer_with_tools(text), expected, f"answer_with_tools({text!r})",
                  hint="spans are the SHORTEST <calc>...</calc> matches and may contain newlines")
 
@@ -315,10 +319,13 @@ def test_answer_with_tools_cases(sub, text, expected):
                                   "<calc>__import__('os').system('echo pwned')</calc>", "<calc>9**9**9</calc>",
                                   "<calc>1 + <calc>2</calc>"])
 def test_answer_with_tools_bad_expression(sub, text):
+    good = "ok <calc>1+1</calc> then <calc>1/4</calc>"
+    assert_equal(sub.answer_with_tools(good), "ok 2 then 1/4", f"answer_with_tools({good!r})")
     expect_value_error(sub.answer_with_tools, text, what=f"answer_with_tools({text!r})")
 
 
 def test_answer_with_tools_bad_type(sub):
+    assert_equal(sub.answer_with_tools("<calc>6*7</calc>"), "42", 'answer_with_tools("<calc>6*7</calc>")')
     expect_value_error(sub.answer_with_tools, 42, what="answer_with_tools(42)", mentions=("text",))
 
 
