@@ -43,7 +43,8 @@ def input_grad_norm(depth: int, residual: bool, generator: torch.Generator) -> f
     Exactly (everything float64, d = WIDTH, n = BATCH):
         x   = torch.randn(n, d, generator=generator, dtype=torch.float64)          # drawn first
         W_l = torch.randn(d, d, generator=generator, dtype=torch.float64) * (GAIN / sqrt(d))
-              for l = 1 .. depth, drawn in this order after x
+              for l = 1 .. depth, drawn in this order after x (the order is part of the definition:
+              the grader compares your value with the reference's for the same seed)
         h_0 = x
         h_l = h_{l-1} + tanh(h_{l-1} @ W_l)    if residual
         h_l = tanh(h_{l-1} @ W_l)              otherwise

@@ -42,10 +42,14 @@ def zero_sublayer_paths(residual, pre_norm_block, post_norm_block, x: torch.Tens
 
 
 def each_called_once(residual, pre_norm_block, post_norm_block, x: torch.Tensor) -> None:
+    """Each block calls its sublayer (and norm) exactly once, and gives the right value with them."""
+    expected = {"residual": x + torch.tanh(x), "pre_norm_block": x + torch.tanh(standardize(x)),
+                "post_norm_block": standardize(x + torch.tanh(x))}
     for name, block, needs_norm in (("residual", residual, False), ("pre_norm_block", pre_norm_block, True),
                                     ("post_norm_block", post_norm_block, True)):
         sub, norm = Counted(torch.tanh, "sublayer"), Counted(standardize, "norm")
-        block(x, sub, norm) if needs_norm else block(x, sub)
+        got = block(x, sub, norm) if needs_norm else block(x, sub)
+        assert_close(got, expected[name], f"{name}(x, sublayer=tanh{', norm=standardize' if needs_norm else ''})")
         for c in (sub, norm) if needs_norm else (sub,):
             if c.calls != 1:
                 fail(f"{name} called {c.name} {c.calls} times; a block applies each piece exactly once",

@@ -104,10 +104,14 @@ def test_seeded(sub):
 
 
 # --- bad arguments --------------------------------------------------------------------------------
-def test_bad_block_arguments(sub):
-    x = torch.randn(2, 4)
+def test_bad_block_arguments(sub, ref):
+    x = torch.randn(2, 4, generator=torch.Generator().manual_seed(6))
     ident = lambda h: h  # noqa: E731
     shrink = lambda h: h[..., :2]  # noqa: E731
+    double = lambda h: 2 * h  # noqa: E731
+    for name, args in (("residual", (x, double)), ("pre_norm_block", (x, double, ident)),
+                       ("post_norm_block", (x, double, props.standardize))):  # valid arguments are answered right
+        assert_close(getattr(sub, name)(*args), getattr(ref, name)(*args), f"{name} with valid arguments")
     cases = [
         (sub.residual, (x, "not callable"), "residual with a string sublayer", ("sublayer",)),
         (sub.residual, (x, shrink), "residual with a sublayer that changes the shape", ("sublayer", "shape")),
@@ -122,12 +126,23 @@ def test_bad_block_arguments(sub):
         expect_value_error(fn, *args, what=what, mentions=mentions)
 
 
+def _valid_grad_call(sub, ref):
+    """A valid call answered right first: an input_grad_norm that rejects everything earns nothing."""
+    for depth, res in ((3, True), (0, False)):
+        assert_number(sub.input_grad_norm(depth, res, torch.Generator().manual_seed(9)),
+                      ref.input_grad_norm(depth, res, torch.Generator().manual_seed(9)),
+                      f"input_grad_norm({depth}, {res}, generator seeded 9) (valid)", rel=1e-7)
+
+
 @pytest.mark.parametrize("args,name", [((-1, True), "depth"), ((2.5, True), "depth"), ((3, "yes"), "residual")])
-def test_bad_depth(sub, args, name):
+def test_bad_depth(sub, ref, args, name):
+    _valid_grad_call(sub, ref)
     expect_value_error(sub.input_grad_norm, *args, torch.Generator().manual_seed(0),
                        what=f"input_grad_norm{args + ('generator',)}", mentions=(name,))
 
 
-def test_missing_generator(sub):
+def test_missing_generator(sub, ref):
+    _valid_grad_call(sub, ref)
     expect_value_error(sub.input_grad_norm, 3, True, None, what="input_grad_norm(3, True, None)",
                        mentions=("generator",))
+
