@@ -110,11 +110,13 @@ BAD_APPROX = [((0, 768), "n_layers"), ((-1, 768), "n_layers"), ((2.5, 768), "n_l
 
 @pytest.mark.parametrize("args,name", BAD_APPROX)
 def test_approx_params_bad_arguments(sub, args, name):
+    assert_equal(sub.approx_params(12, 768), 84_934_656, "approx_params(12, 768) (valid arguments)")
     expect_value_error(sub.approx_params, *args, what=f"approx_params{args}", mentions=(name,))
 
 
 @pytest.mark.parametrize("factor", [0.5, 0, -10, float("nan"), float("inf")])
 def test_scale_config_bad_factor(sub, factor):
+    props.check_scaled(sub.scale_config, NAMED["gpt2-small"], 10)
     expect_value_error(sub.scale_config, NAMED["gpt2-small"], factor, what=f"scale_config(gpt2-small, {factor})",
                        mentions=("factor",))
 
@@ -128,6 +130,7 @@ BAD_CONFIGS = [({"n_layers": 12, "d_model": 768, "n_heads": 12}, ("head_dim", "c
 @pytest.mark.parametrize("config,mentions", BAD_CONFIGS, ids=["missing head_dim", "d_model != heads·head_dim",
                                                                "zero layers", "float layers"])
 def test_scale_config_bad_config(sub, config, mentions):
+    props.check_scaled(sub.scale_config, NAMED["tiny"], 10)
     expect_value_error(sub.scale_config, config, 10, what=f"scale_config({config}, 10)", mentions=mentions)
 
 
@@ -137,4 +140,6 @@ BAD_NUMBERS = [("chinchilla_tokens", (0,), "n_params"), ("chinchilla_tokens", (-
 
 @pytest.mark.parametrize("fn,args,name", BAD_NUMBERS)
 def test_tokens_and_flops_bad_arguments(sub, fn, args, name):
+    good = {"chinchilla_tokens": ((7e9,), 1.4e11), "training_flops": ((7e9, 1.4e11), 5.88e21)}[fn]
+    assert_number(getattr(sub, fn)(*good[0]), good[1], f"{fn}{good[0]} (valid arguments)", rel=1e-12)
     expect_value_error(getattr(sub, fn), *args, what=f"{fn}{args}", mentions=(name,))
