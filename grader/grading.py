@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import junit
+from .loading import GRADER_FAULT
 from .questions import PROJECT_ROOT, Question, all_questions
 from .rubric import Part, rubric, score_parts, test_name
 
@@ -31,17 +32,20 @@ class GradingError(Exception):
 
 
 class _Progress:
-    """A pytest plugin that reports each finished test to a callback: (done, total, nodeid, outcome)."""
+    """A pytest plugin that reports each finished test to a callback: (done, total, nodeid, outcome),
+    and collects the faults of the grader that ``grader.plugin`` flagged (``faults``: nodeid, text)."""
 
     def __init__(self, callback: Callable[[int, int, str, str], None] | None):
         self.callback = callback
         self.total = 0
         self.done = 0
+        self.faults: list[tuple[str, str]] = []
 
     def pytest_collection_modifyitems(self, items):
         self.total = len(items)
 
     def pytest_runtest_logreport(self, report):
+        self.faults += [(report.nodeid, str(v)) for k, v in report.user_properties if k == GRADER_FAULT]
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.done += 1
             if self.callback:
@@ -59,7 +63,9 @@ def hidden_questions(qids: list[str] | None = None) -> list[Question]:
 
 
 def run_hidden(submission: Path, qs: list[Question], *, isolate: bool, xml: Path,
-               progress: Callable | None = None, timing: bool = True) -> tuple[int, str]:
+               progress: Callable | None = None, timing: bool = True,
+               faults: list | None = None) -> tuple[int, str]:
+    """Run the hidden suites; ``faults`` (if given) receives (nodeid, text) per fault of the grader."""
     import pytest
 
     args = [str(TESTS_DIR / q.qid) for q in qs] + [
@@ -70,8 +76,11 @@ def run_hidden(submission: Path, qs: list[Question], *, isolate: bool, xml: Path
     if not timing:
         args += ["-m", "not timing"]
     out = io.StringIO()
+    watch = _Progress(progress)
     with redirect_stdout(out):
-        code = pytest.main(args, plugins=[_Progress(progress)])
+        code = pytest.main(args, plugins=[watch])
+    if faults is not None:
+        faults.extend(watch.faults)
     return int(code), out.getvalue()
 
 
@@ -137,13 +146,15 @@ def grade(submission: Path | str, qids: list[str] | None = None, *, isolate: boo
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(junit_xml) if junit_xml else Path(tmp) / "junit.xml"
-        code, output = run_hidden(submission, qs, isolate=isolate, xml=xml, progress=progress, timing=timing)
+        faults: list[tuple[str, str]] = []
+        code, output = run_hidden(submission, qs, isolate=isolate, xml=xml, progress=progress, timing=timing,
+                                  faults=faults)
         if not xml.exists():
             raise GradingError(f"pytest produced no results (exit {code}):\n{output[-2000:]}")
         outcomes = junit.read(xml)
-    faults = [o for o in outcomes if "GraderFault" in o.message]
-    if faults:
-        raise GradingError(f"the grader failed, not the submission: {faults[0].message.splitlines()[0]}")
+    if faults:  # flagged by grader.plugin (a GraderFault of trusted code), never found in a message's text
+        nodeid, text = faults[0]
+        raise GradingError(f"the grader failed, not the submission, in {nodeid}: {text.splitlines()[0]}")
     report = score(outcomes, qs)
     # integrity flags for the interviewer (grader.integrity): a static scan, never a change of score
     from .integrity import scan_submission

@@ -51,7 +51,8 @@ from typing import Any
 import torch
 
 from . import wire
-from .loading import TRUSTED_EXERCISES, GraderFault, SubmissionError, given_module, question_dir_label
+from .loading import TRUSTED_EXERCISES, ChangedInPlace, GraderFault, SubmissionError, given_module, \
+    question_dir_label
 from .questions import PROJECT_ROOT, Question, get
 from .worker_main import _children  # stdlib-only module: importing it here runs nothing
 
@@ -91,6 +92,10 @@ class _Crash(Exception):
 
 class _Protocol(Exception):
     pass
+
+
+class _TooLarge(_Protocol):
+    """A reply over the wire's limits (``grader.wire.Limits``): the text says what and the limit."""
 
 
 def _clean(text: str, limit: int = 4000) -> str:
@@ -482,15 +487,11 @@ def _send_all(sock: socket.socket, parts: list, deadline: float) -> None:
 # --- encoding on this side ------------------------------------------------------------------------
 
 class TrustedEncoder(wire.Encoder):
-    def __init__(self, conn: "WorkerConn", record: bool = False):
+    def __init__(self, conn: "WorkerConn"):
         super().__init__(conn.limits)
         self.conn = conn
-        self.record = record
-        self.sent_tensors: list[torch.Tensor] = []
 
     def tensor(self, t: torch.Tensor, flags: int = 0) -> None:
-        if self.record:
-            self.sent_tensors.append(t)
         super().tensor(t, 1 if t.requires_grad else 0)
 
     def other(self, obj: Any) -> None:
@@ -519,22 +520,15 @@ class TrustedEncoder(wire.Encoder):
 
 
 class TrustedDecoder(wire.Decoder):
-    def __init__(self, data, conn: "WorkerConn", sent_tensors: list[torch.Tensor] | None,
-                 segments: list[torch.Tensor]):
-        super().__init__(data, conn.limits, segments)
+    def __init__(self, data, conn: "WorkerConn", segments: list[torch.Tensor], deadline: float | None = None):
+        super().__init__(data, conn.limits, segments, deadline)  # decoding counts against the call's deadline
         self.conn = conn
-        self.sent_tensors = sent_tensors or []
         self.grad_leaves: list[torch.Tensor] = []  # tensors the worker marked as requiring grad, in order
 
     def received(self, t: torch.Tensor) -> torch.Tensor:
         if t.requires_grad:
             self.grad_leaves.append(t)
         return t
-
-    def unchanged(self, idx: int) -> Any:
-        if idx >= len(self.sent_tensors):
-            raise wire.WireError("a write-back reference to a tensor that was not sent")
-        return self.sent_tensors[idx]
 
     def callable_ref(self, cid: int) -> Any:
         fn = self.conn.callables.get(cid)
@@ -750,7 +744,7 @@ class WorkerConn:
         return f"the worker process exited with status {n} (os._exit, sys.exit in a thread, or a crash)"
 
     # talking
-    def exchange(self, parts: list | None, timeout: float, sent: list[torch.Tensor] | None = None) -> Any:
+    def exchange(self, parts: list | None, timeout: float) -> Any:
         """Send a request (if any) and return the reply, serving callbacks meanwhile."""
         deadline = time.monotonic() + timeout
         if not self.alive:
@@ -766,8 +760,12 @@ class WorkerConn:
             while True:
                 try:
                     body, segments = _recv_frame(self.sock, deadline, self.limits)
-                    dec = TrustedDecoder(body, self, sent, segments)
+                    dec = TrustedDecoder(body, self, segments, deadline)
                     msg = dec.decode()
+                except wire.WireLate:
+                    raise _Timeout() from None
+                except wire.WireLimit as e:
+                    raise _TooLarge(str(e)) from None
                 except wire.WireError as e:
                     raise _Protocol(f"the worker sent data the grader cannot read: {e}") from None
                 if not isinstance(msg, tuple) or not msg or not isinstance(msg[0], str):
@@ -939,8 +937,8 @@ class QuestionSession:
             self.conn = None
 
     # requests
-    def _exchange(self, conn: WorkerConn, request: tuple, what: str, *, record: bool = False):
-        enc = TrustedEncoder(conn, record=record)
+    def _exchange(self, conn: WorkerConn, request: tuple, what: str):
+        enc = TrustedEncoder(conn)
         try:
             parts = enc.message(request)
         except wire.WireError as e:  # the test passed something the boundary cannot carry: the grader's bug
@@ -948,7 +946,7 @@ class QuestionSession:
         timeout = self.provider.limits.call_timeout
         errors = conn.callback_errors
         try:
-            reply = conn.exchange(parts, timeout, enc.sent_tensors)
+            reply = conn.exchange(parts, timeout)
         except _Timeout:
             conn.kill()
             self.timeouts += 1
@@ -959,6 +957,9 @@ class QuestionSession:
             text = conn.exit_text()
             conn.kill()
             raise SubmissionError(f"{what} crashed the worker process: {text}{conn.log.tail()}") from None
+        except _TooLarge as e:
+            conn.kill()
+            raise SubmissionError(f"the reply of {what} was too large: {e}") from None
         except _Protocol as e:
             conn.kill()
             raise SubmissionError(f"{what}: {e}") from None
@@ -967,7 +968,7 @@ class QuestionSession:
                 conn.callback_errors = {}
         return reply, enc, errors
 
-    def _result(self, reply: tuple, enc: TrustedEncoder, errors: dict, what: str, args=None) -> tuple[Any, dict]:
+    def _result(self, reply: tuple, enc: TrustedEncoder, errors: dict, what: str) -> tuple[Any, dict]:
         kind = reply[0]
         if kind == "ok" and len(reply) == 3 and isinstance(reply[2], dict):
             value, extra = reply[1], reply[2]
@@ -977,11 +978,6 @@ class QuestionSession:
             self.conn and self.conn.kill()
             raise SubmissionError(f"{what}: the worker sent a malformed reply")
         self._apply_generators(enc.generators, extra.get("generators"))
-        if args is not None and extra.get("mutated") is not None:
-            # The caller's objects stay as they were (the same rule as grader.loading.guard_inputs):
-            # a submission that rewrites an argument can never change what it is compared against.
-            raise SubmissionError(f"{what}: an argument was changed in place; functions must not modify "
-                                  f"their inputs (work on a copy, e.g. x = x.clone())")
         if kind == "error":
             raise self._error(extra, what, errors)
         return value, extra
@@ -1030,6 +1026,10 @@ class QuestionSession:
             return StopIteration()
         if kind == "stale":
             return SubmissionError(f"{what}: that object no longer exists in the worker")
+        if kind == "changed":  # grader.loading.call_on_copies in the worker: the caller's values never change
+            return ChangedInPlace(what, message[:100])
+        if kind == "wire" and typename == "WireLimit":  # the worker's encoder applies the limits this side does
+            return SubmissionError(f"the reply of {what} was too large: {message}")
         if kind == "wire":
             return SubmissionError(f"{what} returned something the grader cannot receive: {typename}: {message}")
         if kind == "decode":
@@ -1045,8 +1045,8 @@ class QuestionSession:
 
     def call(self, target: tuple, args: tuple, kwargs: dict, *, what: str, measure: bool = False):
         conn = self._runnable(what)
-        reply, enc, errors = self._exchange(conn, ("call", target, args, kwargs, measure), what, record=True)
-        value, extra = self._result(reply, enc, errors, what, args=(args, kwargs))
+        reply, enc, errors = self._exchange(conn, ("call", target, args, kwargs, measure), what)
+        value, extra = self._result(reply, enc, errors, what)
         if measure:
             return value, _stats(extra.get("stats"))
         return value
@@ -1056,10 +1056,10 @@ class QuestionSession:
         conn = self._runnable(name)
         try:
             reply, enc, errors = self._exchange(conn, ("vjp", ("mod", name), args, kwargs, tuple(wrt), cotangent),
-                                                name, record=True)
+                                                name)
         finally:
             conn.graphs.clear()
-        value, _ = self._result(reply, enc, errors, name, args=(args, kwargs))
+        value, _ = self._result(reply, enc, errors, name)
         grads, flags, error = (value.get(k) for k in ("grads", "grad_fn", "backward_error")) \
             if isinstance(value, dict) else (None, None, None)
         if not (isinstance(grads, list) and len(grads) == len(wrt)
@@ -1108,8 +1108,8 @@ class QuestionSession:
         conn = self._live(obj)
         what = object.__getattribute__(obj, "_rlabel")
         reply, enc, errors = self._exchange(conn, ("call", ("h", object.__getattribute__(obj, "_hid")), args, kwargs,
-                                                   False), what, record=True)
-        value, _ = self._result(reply, enc, errors, what, args=(args, kwargs))
+                                                   False), what)
+        value, _ = self._result(reply, enc, errors, what)
         return value
 
     def remote_op(self, obj: RemoteObject, op: str, args: tuple) -> Any:

@@ -23,7 +23,23 @@ class SubmissionError(Exception):
 
 
 class GraderFault(Exception):
-    """The grading machinery itself failed (not the candidate's fault): grading must stop, not score 0."""
+    """The grading machinery itself failed (not the candidate's fault): grading must stop, not score 0.
+
+    Only this class raised by trusted code counts, and the plugin says so with a structured flag (the
+    ``GRADER_FAULT`` user property of the test, ``grader.plugin``): never a word in a failure's text.
+    """
+
+
+GRADER_FAULT = "grader_fault"  # the test's user property (and JUnit property) naming a fault of the grader
+
+
+class ChangedInPlace(SubmissionError):
+    """A call of the submission changed one of its arguments; ``which`` is "argument 2" or "argument `mask`"."""
+
+    def __init__(self, name: str, which: str):
+        super().__init__(f"{name}: {which} was changed in place; functions must not modify their inputs "
+                         f"(work on a copy, e.g. x = x.clone())")
+        self.which = which
 
 
 def given_module(qid: str, name: str) -> ModuleType:
@@ -124,6 +140,7 @@ def _private_copy(value: Any) -> Any:
 
 
 def _same(a: Any, b: Any) -> bool:
+    """Equal values (NaN equal to NaN); objects that were not copied count as the same."""
     import torch
     if isinstance(a, torch.Tensor):
         if not isinstance(b, torch.Tensor) or a.shape != b.shape or a.dtype != b.dtype:
@@ -139,28 +156,46 @@ def _same(a: Any, b: Any) -> bool:
     return True  # other objects are passed through, not copied
 
 
+def is_guarded(value: Any) -> bool:
+    """Calls of the submission's functions are guarded (its classes and their objects are not)."""
+    import inspect
+    return inspect.isfunction(value)
+
+
+def call_on_copies(fn, args: tuple, kwargs: dict, run=None) -> tuple[Any, str | None]:
+    """``run(fn, *copies, **copies)`` (default: ``fn(...)``) on private copies of the arguments.
+
+    Returns the result and which argument the call changed in place ("argument 2", "argument `mask`"),
+    or None. Changes are found by value, so an in-place operation that changes nothing (``x.add_(0)``)
+    is no change. The one rule of both providers: ``guard_inputs`` here, the isolated worker's calls
+    (``grader.worker``).
+    """
+    c_args, c_kwargs = _private_copy(args), _private_copy(kwargs)
+    result = fn(*c_args, **c_kwargs) if run is None else run(fn, *c_args, **c_kwargs)
+    for i, (orig, seen) in enumerate(zip(args, c_args)):
+        if not _same(orig, seen):
+            return result, f"argument {i + 1}"
+    for k in kwargs:
+        if not _same(kwargs[k], c_kwargs[k]):
+            return result, f"argument `{k}`"
+    return result, None
+
+
 def guard_inputs(name: str, fn):
     """Call ``fn`` on private copies of its arguments and fail if it changed any of them.
 
     The contract says functions never modify their inputs. Copying keeps the caller's tensors
     pristine, so a test that computes the expected value from an argument after the call can never be
     fooled by a submission that rewrote it (say, a mask set to all True); the isolated worker applies
-    the same rule (``grader.isolation``).
+    the same rule (``call_on_copies``). An exception the call raises is what the caller sees.
     """
     import functools
 
     @functools.wraps(fn)
     def guarded(*args, **kwargs):
-        c_args, c_kwargs = _private_copy(args), _private_copy(kwargs)
-        result = fn(*c_args, **c_kwargs)
-        for i, (orig, seen) in enumerate(zip(args, c_args)):
-            if not _same(orig, seen):
-                raise SubmissionError(f"{name}: argument {i + 1} was changed in place; functions must not "
-                                      f"modify their inputs (work on a copy, e.g. x = x.clone())")
-        for k in kwargs:
-            if not _same(kwargs[k], c_kwargs[k]):
-                raise SubmissionError(f"{name}: argument `{k}` was changed in place; functions must not "
-                                      f"modify their inputs (work on a copy, e.g. x = x.clone())")
+        result, changed = call_on_copies(fn, args, kwargs)
+        if changed:
+            raise ChangedInPlace(name, changed)
         return result
 
     return guarded
@@ -179,7 +214,13 @@ class ModuleView:
     def _measure(self, name: str, *args, **kwargs) -> tuple[Any, dict]:
         """Call ``name`` and report {'seconds', 'peak_rss_bytes'}: resident memory growth during the call."""
         getattr(self, name)  # a missing name is the same SubmissionError as anywhere else
-        return measured_call(getattr(self._module, name), *args, **kwargs)
+        fn = getattr(self._module, name)
+        if not is_guarded(fn):
+            return measured_call(fn, *args, **kwargs)
+        (result, stats), changed = call_on_copies(fn, args, kwargs, run=measured_call)  # copies made before
+        if changed:
+            raise ChangedInPlace(name, changed)
+        return result, stats
 
     def _vjp(self, name: str, args: tuple, kwargs: dict | None = None, *, wrt, cotangent) -> dict:
         """Run ``name`` forward and backward (``grader.vjp``): its output, gradients and grad_fn flags."""
@@ -199,8 +240,7 @@ class ModuleView:
             close = difflib.get_close_matches(name, [n for n in dir(self._module) if not n.startswith("_")], n=1)
             maybe = f" (did you mean `{close[0]}`?)" if close else ""
             raise SubmissionError(f"{self._label} defines no `{name}`{maybe}") from None
-        import inspect
-        return guard_inputs(name, value) if inspect.isfunction(value) else value
+        return guard_inputs(name, value) if is_guarded(value) else value
 
     def __repr__(self) -> str:
         return f"<submission {self._label}>"

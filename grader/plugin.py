@@ -6,17 +6,20 @@
   A self-check beside its stub (``exercises/qNN/test_*.py``) always gets the stub next to it.
 - ``ref``: the trusted reference module (hidden suites only).
 - Failures from ``CheckFailure``, ``NotImplementedError`` and ``SubmissionError`` print as one line.
+- A ``GraderFault`` raised by the grader's own code sets the test's ``grader_fault`` user property (also a
+  JUnit property), which ``grader.grading`` reads: a fault is a flag, never a word in a message.
 """
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from .checks.core import CheckFailure
-from .loading import GraderFault, InProcessProvider, SubmissionError, given_module, load_path
+from .loading import GRADER_FAULT, GraderFault, InProcessProvider, SubmissionError, given_module, load_path
 from .questions import PROJECT_ROOT, get
 
 _QDIR = re.compile(r"^q\d\d$")
@@ -324,11 +327,41 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(f"not run: an earlier self-check of {qid} did not finish in time (fix that first)")
 
 
+# Where trusted code lives: the grader, the hidden suites, and the Python, torch and pytest installations.
+_TRUSTED = tuple({(PROJECT_ROOT / "grader").resolve(), (PROJECT_ROOT / "tests").resolve(),
+                  *(Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix))})
+
+
+def grader_fault(excinfo) -> str | None:
+    """The text of a fault of the grader itself, or None: the failure is the submission's.
+
+    A fault is an instance of ``grader.loading.GraderFault`` itself, raised where every frame between the
+    test and the ``raise`` is trusted code (``_TRUSTED``): a submission's own class of that name, a message
+    that mentions it, or the class raised from a submission's frame (in-process) are the submission's
+    failures like any other. In the isolated worker nothing the submission raises is ever more than a
+    ``SubmissionError`` on this side.
+    """
+    if type(excinfo.value) is not GraderFault:
+        return None
+    for entry in excinfo.traceback:
+        try:
+            path = Path(str(entry.path)).resolve()
+        except (OSError, ValueError):
+            return None
+        if not any(path.is_relative_to(root) for root in _TRUSTED):
+            return None
+    text = str(excinfo.value).strip()
+    return text[:2000] or "GraderFault"
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     excinfo = call.excinfo
     if excinfo is None or call.when not in ("setup", "call", "teardown"):
         return None
+    fault = grader_fault(excinfo)
+    if fault is not None:  # before any report is built: reports copy the user properties
+        item.user_properties.append((GRADER_FAULT, fault))
     try:
         message = friendly_message(excinfo, item)
     except Exception:  # noqa: BLE001 - never an internal error because of a message

@@ -8,7 +8,7 @@ body is one encoded value, a one-byte tag and its payload:
     N None   T True   F False   i int64   I big int (length + signed little-endian bytes)
     f float  c complex   s str (UTF-8)   b bytes   r Fraction (two ints)
     l list   t tuple   d dict   S set   Z frozenset   (a count, then the items; dict: key, value)
-    x tensor (dtype code, shape, raw bytes)   X tensor in segment n   U the request's n-th tensor (write-back)
+    x tensor (dtype code, shape, raw bytes)   X tensor in segment n
     g torch.Generator (index within the message, its state bytes)
     y torch.dtype   v torch.device   e Ellipsis   p slice (start, stop, step)
     k callable living on the trusted side (its id)   h handle to an object living on the worker
@@ -17,13 +17,17 @@ body is one encoded value, a one-byte tag and its payload:
 Decoding only ever builds builtins, ``Fraction``, tensors (``torch.frombuffer`` + ``clone``, or a
 segment read into ``torch.empty``), generators and whatever the hooks build for ``k``/``h``/``D``/``W``; every length is
 checked against ``Limits`` before anything is allocated or read. The trusted side decodes what a
-worker sends with this module and nothing else.
+worker sends with this module and nothing else, so what a reply can cost it is bounded: ints by their
+digits (a ``Fraction``'s gcd stays in milliseconds), containers by their count of values and their
+nesting, and the whole decoding by the call's deadline (``Decoder(deadline=...)``). A value over a
+limit is a ``WireLimit`` whose text says what was too large and what the limit is.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import struct
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable
@@ -50,17 +54,41 @@ class WireError(Exception):
     """Malformed data, an over-limit size, or a value the wire cannot carry."""
 
 
+class WireLimit(WireError):
+    """A value over one of the ``Limits``; the text says which and by how much."""
+
+
+class WireLate(WireLimit):
+    """Decoding was not finished by the ``deadline`` it was given."""
+
+
 @dataclass(frozen=True)
 class Limits:
     max_message: int = 1 << 30  # bytes in one message
     max_tensor: int = 1 << 30  # bytes in one tensor
     max_bytes: int = 64 << 20  # bytes in one str or bytes value
-    max_int_bytes: int = 1 << 20  # bytes in one int (about 2.5 million digits)
-    max_items: int = 20_000_000  # values in one message
+    max_int_digits: int = 10_000  # decimal digits of one int (Q29's values stop at 4,000 digits)
+    max_items: int = 250_000  # values in one message (each item of a container, each tensor, ...)
     max_depth: int = 200  # nesting
+
+    @property
+    def max_int_bytes(self) -> int:
+        """Bytes of the signed little-endian form of the largest int allowed."""
+        return (math.ceil(self.max_int_digits * math.log2(10)) + 8) // 8
 
 
 DEFAULT_LIMITS = Limits()
+_DIGITS_PER_BYTE = 8 * math.log10(2)
+
+
+def _int_too_large(nbytes: int, limits: Limits) -> WireLimit:
+    return WireLimit(f"an int of about {int(nbytes * _DIGITS_PER_BYTE):,} digits; the grader accepts at most "
+                     f"{limits.max_int_digits:,}")
+
+
+def _too_many(limits: Limits, n: int | None = None) -> WireLimit:
+    what = f"a list, tuple or set of {n:,} items" if n is not None else f"more than {limits.max_items:,} values"
+    return WireLimit(f"{what}; the grader accepts at most {limits.max_items:,} values in one message")
 
 
 # --- encoding ------------------------------------------------------------------------------------
@@ -80,8 +108,8 @@ class Encoder:
         self.generators: list[torch.Generator] = []
         self._gen_index: dict[int, int] = {}
         self._depth = 0
+        self.items = 0
         self.segments: list[tuple[bytes, memoryview]] = []  # (descriptor, raw bytes)
-        self.inline_all = False
 
     # public
     def message(self, obj: Any) -> list:
@@ -91,7 +119,7 @@ class Encoder:
         body = b"".join(bytes(p) for p in self.parts)
         total = len(body) + sum(seg.nbytes for _, seg in self.segments)
         if total > self.limits.max_message:
-            raise WireError(f"a message of {total} bytes is over the limit of {self.limits.max_message}")
+            raise WireLimit(f"a message of {total:,} bytes; the grader accepts at most {self.limits.max_message:,}")
         head = bytearray(_FRAME.pack(len(body), len(self.segments)))
         for desc, _ in self.segments:
             head += desc
@@ -104,8 +132,12 @@ class Encoder:
 
     def value(self, obj: Any) -> None:
         self._depth += 1
+        self.items += 1
         if self._depth > self.limits.max_depth:
-            raise WireError(f"data nested more than {self.limits.max_depth} levels deep")
+            raise WireLimit(f"data nested more than {self.limits.max_depth} levels deep; the grader accepts at "
+                            f"most {self.limits.max_depth}")
+        if self.items > self.limits.max_items:
+            raise _too_many(self.limits)
         try:
             self._value(obj)
         finally:
@@ -176,18 +208,21 @@ class Encoder:
             return
         nbytes = (n.bit_length() + 8) // 8  # room for the sign bit
         if nbytes > self.limits.max_int_bytes:
-            raise WireError(f"an int of {n.bit_length()} bits is over the limit")
+            raise _int_too_large(nbytes, self.limits)
         self._blob(b"I", n.to_bytes(nbytes, "little", signed=True))
 
     def _blob(self, tag: bytes, data: bytes) -> None:
         if len(data) > self.limits.max_bytes:
-            raise WireError(f"a str/bytes value of {len(data)} bytes is over the limit of {self.limits.max_bytes}")
+            raise WireLimit(f"a str/bytes value of {len(data):,} bytes; the grader accepts at most "
+                            f"{self.limits.max_bytes:,}")
         self.buf += tag
         self.buf += _U32.pack(len(data))
         self.buf += data
 
     def _seq(self, tag: bytes, items) -> None:
         items = list(items)
+        if len(items) > self.limits.max_items:
+            raise _too_many(self.limits, len(items))
         self.buf += tag
         self.buf += _U32.pack(len(items))
         for item in items:
@@ -202,7 +237,7 @@ class Encoder:
         shape = tuple(int(s) for s in t.shape)
         nbytes = t.numel() * ITEMSIZE[t.dtype]
         if nbytes > self.limits.max_tensor:
-            raise WireError(f"a tensor of {nbytes} bytes {shape} is over the limit of {self.limits.max_tensor}")
+            raise WireLimit(f"a tensor of {nbytes:,} bytes {shape}; the grader accepts at most {self.limits.max_tensor:,}")
         if len(shape) > 64:
             raise WireError("tensors have at most 64 dims")
         desc = bytes([DTYPE_CODE[t.dtype], len(shape)]) + b"".join(_U64.pack(s) for s in shape) + _U64.pack(nbytes)
@@ -212,7 +247,7 @@ class Encoder:
             view = memoryview(flat.view(torch.uint8).numpy()).cast("B")
             if view.nbytes != nbytes:
                 raise WireError("tensor data has an unexpected size")
-        if nbytes >= BIG and not self.inline_all:
+        if nbytes >= BIG:
             self.buf += b"X" + _U32.pack(len(self.segments)) + bytes([flags])
             self.segments.append((desc, view))
             return
@@ -263,16 +298,22 @@ def is_dataclass_instance(obj: Any) -> bool:
 
 class Decoder:
     """Decodes one message body. Hooks (``callable_ref``, ``handle``, ``generator``, ``dataclass_value``,
-    ``wire_object``) are overridden by the two sides; the defaults refuse."""
+    ``wire_object``) are overridden by the two sides; the defaults refuse.
 
-    def __init__(self, data, limits: Limits = DEFAULT_LIMITS, segments: list[torch.Tensor] | None = None):
+    ``deadline`` (a ``time.monotonic()`` value) bounds the time decoding may take: past it, a ``WireLimit``.
+    """
+
+    def __init__(self, data, limits: Limits = DEFAULT_LIMITS, segments: list[torch.Tensor] | None = None,
+                 deadline: float | None = None):
         self.mv = memoryview(data).cast("B") if not isinstance(data, memoryview) else data.cast("B")
         self.segments = segments or []
         self._used: set[int] = set()
         self.pos = 0
         self.limits = limits
         self.items = 0
+        self.deadline = deadline
         self.generators: dict[int, torch.Generator] = {}
+        self._plain: dict[int, bool] = {}  # id -> hashable plain data, for the tuples and frozensets built here
 
     def decode(self) -> Any:
         obj = self.value(0)
@@ -301,15 +342,22 @@ class Decoder:
     def _len(self, cap: int, what: str) -> int:
         n = self._u32()
         if n > cap:
-            raise WireError(f"{what} of {n} bytes is over the limit of {cap}")
+            raise WireLimit(f"{what} of {n:,} bytes; the grader accepts at most {cap:,}")
         return n
+
+    def _in_time(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise WireLate(f"reading it was not finished by the deadline ({self.items:,} values read)")
 
     def value(self, depth: int) -> Any:  # noqa: C901 - one dispatch
         if depth > self.limits.max_depth:
-            raise WireError(f"data nested more than {self.limits.max_depth} levels deep")
+            raise WireLimit(f"data nested more than {self.limits.max_depth} levels deep; the grader accepts at "
+                            f"most {self.limits.max_depth}")
         self.items += 1
         if self.items > self.limits.max_items:
-            raise WireError(f"more than {self.limits.max_items} values in one message")
+            raise _too_many(self.limits)
+        if not self.items & 1023:
+            self._in_time()
         tag = self._u8()
         if tag == 78:  # N
             return None
@@ -320,7 +368,9 @@ class Decoder:
         if tag == 105:  # i
             return _Q.unpack(self._take(8))[0]
         if tag == 73:  # I
-            n = self._len(self.limits.max_int_bytes, "an int")
+            n = self._u32()
+            if n > self.limits.max_int_bytes:
+                raise _int_too_large(n, self.limits)
             return int.from_bytes(self._take(n), "little", signed=True)
         if tag == 102:  # f
             return _D.unpack(self._take(8))[0]
@@ -341,30 +391,32 @@ class Decoder:
             den = self._int(depth)
             if den == 0:
                 raise WireError("a Fraction with denominator 0")
-            return Fraction(num, den)
+            out = Fraction(num, den)  # a gcd: milliseconds at the digits allowed, so the clock is read after each
+            self._in_time()
+            return out
         if tag == 108:  # l
             return self._items(depth)
         if tag == 116:  # t
-            return tuple(self._items(depth))
+            return self._hashable(tuple(self._items(depth)))
         if tag == 100:  # d
             n = self._u32()
             out: dict = {}
             for _ in range(n):
                 k = self.value(depth + 1)
-                if not _hashable_plain(k):
+                if not self._is_plain(k):
                     raise WireError(f"a dict key of type {type(k).__name__}")
                 out[k] = self.value(depth + 1)
             return out
         if tag == 83:  # S
             items = self._items(depth)
-            if not all(_hashable_plain(i) for i in items):
+            if not all(self._is_plain(i) for i in items):
                 raise WireError("a set item that is not hashable plain data")
             return set(items)
         if tag == 90:  # Z
             items = self._items(depth)
-            if not all(_hashable_plain(i) for i in items):
+            if not all(self._is_plain(i) for i in items):
                 raise WireError("a frozenset item that is not hashable plain data")
-            return frozenset(items)
+            return self._hashable(frozenset(items))
         if tag == 120:  # x
             flags = self._u8()
             return self.received(self._tensor(flags))
@@ -378,8 +430,6 @@ class Decoder:
             if flags & 1 and t.is_floating_point():
                 t.requires_grad_(True)
             return self.received(t)
-        if tag == 85:  # U
-            return self.unchanged(self._u32())
         if tag == 103:  # g
             idx = self._u32()
             state = self.value(depth + 1)
@@ -442,9 +492,20 @@ class Decoder:
 
     def _items(self, depth: int) -> list:
         n = self._u32()
-        if n > self.limits.max_items:
-            raise WireError(f"a sequence of {n} items is over the limit")
+        if self.items + n > self.limits.max_items:
+            raise _too_many(self.limits, n if n > self.limits.max_items else None)
         return [self.value(depth + 1) for _ in range(n)]
+
+    def _hashable(self, obj):
+        """A tuple or frozenset just built: whether it is hashable plain data is worked out once, here."""
+        self._plain[id(obj)] = all(self._is_plain(i) for i in obj)
+        return obj
+
+    def _is_plain(self, v: Any) -> bool:
+        if type(v) is tuple or type(v) is frozenset:
+            known = self._plain.get(id(v))
+            return known if known is not None else _hashable_plain(v)
+        return _hashable_plain(v)
 
     def _tensor(self, flags: int) -> torch.Tensor:
         dtype, shape, nbytes = descriptor(self._take, self.limits)
@@ -464,9 +525,6 @@ class Decoder:
     # hooks
     def received(self, t: torch.Tensor) -> torch.Tensor:
         return t
-
-    def unchanged(self, idx: int) -> Any:
-        raise WireError("a write-back reference cannot be received here")
 
     def callable_ref(self, cid: int) -> Any:
         raise WireError("a callable cannot be received here")
@@ -526,7 +584,7 @@ def descriptor(take, limits: Limits) -> tuple[torch.dtype, tuple[int, ...], int]
     if math.prod(shape) * ITEMSIZE[dtype] != nbytes:
         raise WireError(f"a tensor of shape {shape} and dtype {dtype} cannot hold {nbytes} bytes")
     if nbytes > limits.max_tensor:
-        raise WireError(f"a tensor of {nbytes} bytes is over the limit of {limits.max_tensor}")
+        raise WireLimit(f"a tensor of {nbytes:,} bytes {shape}; the grader accepts at most {limits.max_tensor:,}")
     return dtype, shape, nbytes
 
 
@@ -535,14 +593,16 @@ def read_frame(read_exact: Callable[[int], bytes], read_into: Callable[[memoryvi
     """Read one frame with the given primitives: (body, segment tensors). Sizes are checked first."""
     body_len, n = _FRAME.unpack(read_exact(_FRAME.size))
     if body_len > limits.max_message or n > 1 << 16:
-        raise WireError(f"a message of {body_len} bytes / {n} segments is over the limit")
+        raise WireLimit(f"a message of {body_len:,} bytes in {n:,} segments; the grader accepts at most "
+                        f"{limits.max_message:,} bytes in {1 << 16:,} segments")
     descs = []
     total = body_len
     for _ in range(n):
         dtype, shape, nbytes = descriptor(read_exact, limits)
         total += nbytes
         if total > limits.max_message:
-            raise WireError(f"a message of more than {limits.max_message} bytes")
+            raise WireLimit(f"a message of more than {limits.max_message:,} bytes; the grader accepts at most "
+                            f"{limits.max_message:,}")
         descs.append((dtype, shape, nbytes))
     segments = []
     for dtype, shape, nbytes in descs:

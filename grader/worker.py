@@ -18,7 +18,8 @@ from typing import Any
 import torch
 
 from . import optrace, wire
-from .loading import SubmissionError, guard_inputs, load_path, measured_call
+from .loading import ChangedInPlace, SubmissionError, call_on_copies, guard_inputs, is_guarded, load_path, \
+    measured_call
 from .vjp import vjp_call
 
 # Errors that cross as themselves (the hidden suites test for ValueError and friends).
@@ -60,10 +61,6 @@ class WorkerEncoder(wire.Encoder):
         self.worker = worker
 
     def other(self, obj: Any) -> None:
-        if isinstance(obj, _Encoded):  # a value encoded before (the write-back), spliced in as it is
-            self._flush()
-            self.parts.extend(obj.parts)
-            return
         if isinstance(obj, CallbackStub):
             self.buf += b"k" + wire._U64.pack(obj._cid)
             return
@@ -79,40 +76,6 @@ class WorkerEncoder(wire.Encoder):
         self.buf += b"h" + wire._U64.pack(hid)
         self.value(_type_name(obj))
         self.buf += bytes([1 if callable(obj) else 0])
-
-
-class FingerprintEncoder(WorkerEncoder):
-    """Arguments without tensor data: tensors by dtype, shape and version counter; objects by identity."""
-
-    def tensor(self, t: torch.Tensor, flags: int = 0) -> None:
-        self.buf += b"x" + wire._U64.pack(id(t)) + wire._U64.pack(t._version)
-        self.value(str(t.dtype))
-        self.value(tuple(t.shape))
-
-    def other(self, obj: Any) -> None:
-        self.buf += b"?" + wire._U64.pack(id(obj))
-
-    def generator(self, g) -> None:
-        self.buf += b"?" + wire._U64.pack(id(g))
-
-
-class WritebackEncoder(WorkerEncoder):
-    """Arguments as they are after the call; tensors not changed are references to the originals."""
-
-    def __init__(self, worker: "Worker", versions: dict[int, tuple[int, int]]):
-        super().__init__(worker)
-        self.inline_all = True  # spliced into another message: no segments of its own
-        self.versions = versions  # id(tensor) -> (index in the request, version before the call)
-
-    def tensor(self, t: torch.Tensor, flags: int = 0) -> None:
-        known = self.versions.get(id(t))
-        if known is not None and known[1] == t._version:
-            self.buf += b"U" + wire._U32.pack(known[0])
-            return
-        super().tensor(t)
-
-    def generator(self, g) -> None:
-        self.buf += b"N"
 
 
 class GradEncoder(WorkerEncoder):
@@ -147,11 +110,6 @@ class WorkerDecoder(wire.Decoder):
     def __init__(self, data, worker: "Worker", segments: list[torch.Tensor]):
         super().__init__(data, worker.limits, segments)
         self.worker = worker
-        self.tensors: list[torch.Tensor] = []
-
-    def received(self, t: torch.Tensor) -> torch.Tensor:
-        self.tensors.append(t)
-        return t
 
     def callable_ref(self, cid: int) -> Any:
         return self.worker.stub(cid)
@@ -338,24 +296,28 @@ class Worker:
         fn = self.target(target)
         if fn is _MISSING:
             return
+        guarded = target[0] == "mod" and is_guarded(fn)  # the rule of grader.loading.guard_inputs: by value
         if self.trace is not None:
             fn = optrace.traced(fn, self.trace)
-        versions = {id(t): (i, t._version) for i, t in enumerate(dec.tensors)}
-        before = self._fingerprint(args, kwargs)
-        stats = None
+        run = measured_call if measure else None
+        changed = stats = None
         try:
-            if measure:
-                result, stats = measured_call(fn, *args, **kwargs)
+            if guarded:
+                result, changed = call_on_copies(fn, args, kwargs, run)
             else:
-                result = fn(*args, **kwargs)
+                result = fn(*args, **kwargs) if run is None else run(fn, *args, **kwargs)
+            if measure:
+                result, stats = result
         except BaseException as e:  # noqa: BLE001 - everything is reported
             info = self.error_info(e)
             info["generators"] = self._generator_states(dec)
-            info["mutated"] = self._mutated(before, args, kwargs, versions)
             self.send(("error", info))
             return
-        extra = {"generators": self._generator_states(dec),
-                 "mutated": self._mutated(before, args, kwargs, versions)}
+        if changed is not None:
+            self.send(("error", {"kind": "changed", "type": "ChangedInPlace", "message": changed,
+                                 "generators": self._generator_states(dec)}))
+            return
+        extra = {"generators": self._generator_states(dec)}
         if stats is not None:
             extra["stats"] = {"seconds": float(stats.get("seconds") or 0.0),
                               "peak_rss_bytes": stats.get("peak_rss_bytes")}
@@ -370,9 +332,8 @@ class Worker:
         self.differentiable += 1
         try:  # private copies, as in-process (grader.loading.guard_inputs), so both verdicts agree
             result = vjp_call(guard_inputs(str(target[1]), fn), args, kwargs, wrt, cotangent)
-        except SubmissionError as e:  # the guard: an argument was changed in place
-            self.send(("error", {"kind": "other", "type": "SubmissionError", "message": _text(lambda: str(e)),
-                                 "mutated": True}))
+        except ChangedInPlace as e:  # the guard: an argument was changed in place
+            self.send(("error", {"kind": "changed", "type": "ChangedInPlace", "message": e.which}))
             return
         except BaseException as e:  # noqa: BLE001 - everything is reported
             self.send(("error", self.error_info(e)))
@@ -480,23 +441,6 @@ class Worker:
             self.dispatch(msg, dec)
 
     # --- results and errors -----------------------------------------------------------------------
-    def _fingerprint(self, args, kwargs) -> bytes | None:
-        try:
-            parts = FingerprintEncoder(self).message((args, kwargs))
-        except BaseException:  # noqa: BLE001
-            return None
-        return b"".join(bytes(p) for p in parts)
-
-    def _mutated(self, before: bytes | None, args, kwargs, versions) -> Any:
-        if before is None or self._fingerprint(args, kwargs) == before:
-            return None
-        try:
-            enc = WritebackEncoder(self, versions)
-            enc.value((args, kwargs))
-        except BaseException:  # noqa: BLE001
-            return None
-        return _Encoded(enc)
-
     @staticmethod
     def _generator_states(dec: WorkerDecoder) -> list:
         out = []
@@ -540,12 +484,4 @@ class Worker:
             info["kind"] = "builtin"
             info["builtin"] = "RuntimeError"
         return info
-
-
-class _Encoded:
-    """A value already encoded (the write-back), spliced into the reply as it is."""
-
-    def __init__(self, enc: wire.Encoder):
-        enc._flush()
-        self.parts = enc.parts
 

@@ -10,11 +10,13 @@ The correct q20 from ``solutions/`` sits beside every attack as the well-behaved
 For each attack: the q21 tests it deserves to fail fail, with a one-line note matching what happened,
 the ones it deserves to pass pass, q20 passes completely, the run ends in bounded time, no process of
 the run (the scratch path, the attack's marker) survives it, and no file the attack tried to plant
-exists.
+exists. Attacks on the grade itself (``Expect(grade=True)``) run through ``llmgrade grade`` instead,
+which must exit 0 with a complete report (every question, every test).
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import os
 import re
 import shutil
@@ -40,7 +42,10 @@ RUN_LIMIT = 420  # seconds for one whole run, start-up included, on a busy 2-cor
 
 CAUSAL = {"test_square_masks", "test_rectangular_masks", "test_decoding_rows", "test_no_future_leak",
           "test_bad_arguments"}
-MASKED = {"test_masked_scores", "test_masked_scores_full_mask_shape", "test_non_bool_mask_is_rejected"}
+# the gradient tests (appended under "# --- trains: gradients") go through masked_scores as well
+GRAD = set(re.findall(r"^def (test_grad_\w+)", (PROJECT_ROOT / "tests" / "q21" / "test_causal_mask.py").read_text(
+    encoding="utf-8"), re.M))
+MASKED = {"test_masked_scores", "test_masked_scores_full_mask_shape", "test_non_bool_mask_is_rejected"} | GRAD
 ALL = CAUSAL | MASKED
 # test_decoding_rows checks that the rectangular masks are the last rows of the square one: a mask that is
 # wrong the same way everywhere (e.g. one row too many of all-True) keeps that property.
@@ -53,6 +58,7 @@ class Expect:
     message: str = ""  # regex every failing q21 test's message must match (first line)
     why: str = ""
     either: set = field(default_factory=set)  # not judged: a property a consistently wrong answer may keep
+    grade: bool = False  # run through `llmgrade grade` (the report is what is at stake), not plain pytest
 
     @property
     def passes(self) -> set:
@@ -81,7 +87,16 @@ EXPECT = {
                               either=CONSISTENT),
     "print_flood": Expect(set(), why="the log is capped, nothing blocks"),
     "fill_disk": Expect(set(), why="a correct answer earns its points; the space it can fill is its own"),
-    "huge_result": Expect(ALL, r"returned something the grader cannot receive"),
+    "huge_result": Expect(ALL, r"the reply of (causal_mask|masked_scores) was too large: (a tensor of [\d,]+ bytes|"
+                               r"data nested more than 200 levels deep)"),
+    # the grade itself: a fault of the grader is a flag set by trusted code, never a word in a message, and
+    # what a reply costs the trusted side to read is bounded (ints by digits, containers by values)
+    "grader_fault_text": Expect(ALL, r"(causal_mask|masked_scores) raised (Exception: GraderFault: |GraderFault: )the "
+                                     r"grader itself failed", grade=True),
+    "grader_fault_class": Expect(ALL, r"(causal_mask|masked_scores) raised GraderFault: the grader", grade=True),
+    "huge_reply": Expect(ALL, r"the reply of (causal_mask was too large: an int of about 2,52\d,\d{3} digits; the "
+                              r"grader accepts at most 10,000|masked_scores was too large: a list, tuple or set of "
+                              r"2,000,000 items; the grader accepts at most 250,000 values)", grade=True),
     "symlink": Expect(ALL, r"must be a regular file \(not a link\)"),
     # plain bad submissions: each reported for its question with a specific message
     "syntax_error": Expect(ALL, r"causal_mask\.py: syntax error at line 5"),
@@ -172,7 +187,7 @@ def wait_gone(*needles: str, timeout: float = 5.0) -> list[str]:
         time.sleep(0.1)
 
 
-def run_attack(name: str, tmp: Path) -> dict:
+def run_attack(name: str, tmp: Path, grade: bool = False) -> dict:
     marker = f"llmgrade-attack-{name}-{uuid.uuid4().hex[:12]}"
     out = tmp / "out"
     out.mkdir()
@@ -184,23 +199,32 @@ def run_attack(name: str, tmp: Path) -> dict:
     sub = build(name, tmp, subs)
     xml = out / "junit.xml"
     qids = ["q21"] + (["q20"] if (sub / "q20").is_dir() else [])
-    cmd = [sys.executable, "-m", "pytest", *[f"tests/{q}" for q in qids], "--impl", str(sub), "--isolate",
-           "--call-timeout", str(CALL_TIMEOUT), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-           f"--junitxml={xml}", "-o", "junit_family=xunit1"]
+    report = tmp / "graded.json"  # beside out/, where the fake_report attack plants its report.json
+    if grade:  # the whole path an interviewer runs: its exit code and its report are what is at stake
+        cmd = [sys.executable, "-m", "grader.cli", "grade", str(sub), "--only", ",".join(qids), "--quiet",
+               "--json", str(report), "--junit", str(xml)]
+    else:
+        cmd = [sys.executable, "-m", "pytest", *[f"tests/{q}" for q in qids], "--impl", str(sub), "--isolate",
+               "--call-timeout", str(CALL_TIMEOUT), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+               f"--junitxml={xml}", "-o", "junit_family=xunit1"]
     env = dict(os.environ, TMPDIR=str(scratch))  # the grader's scratch dirs land here: findable afterwards
     t0 = time.monotonic()
+    code = None
     try:
         proc = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=RUN_LIMIT, env=env)
         output = proc.stdout[-4000:] + proc.stderr[-2000:]
+        code = proc.returncode
     except subprocess.TimeoutExpired as e:
         output = f"TIMED OUT after {RUN_LIMIT} s\n{(e.stdout or b'')[-3000:]}"
     seconds = time.monotonic() - t0
     listener.close()
     left = wait_gone(marker, str(scratch))
     outcomes = junit.read(xml) if xml.exists() else []
+    graded = json.loads(report.read_text(encoding="utf-8")) if report.exists() else None
     planted = sorted(p.name for p in out.iterdir() if p.name != "junit.xml")
     planted += [p for p in (PROJECT_ROOT / "fake-junit.xml", PROJECT_ROOT / "report.json") if p.exists()]
-    return {"outcomes": outcomes, "seconds": seconds, "survivors": left, "planted": planted,
+    return {"outcomes": outcomes, "seconds": seconds, "survivors": left, "planted": planted, "code": code,
+            "report": graded,
             "connections": listener.connections, "output": output, "scratch_left": list(scratch.iterdir())}
 
 
@@ -231,7 +255,7 @@ def attack_runs(request, tmp_path_factory, isolation_text) -> dict:
     if isolation_text.startswith("plain worker processes"):  # never unleash these on an unprotected machine
         names = [n for n in names if n not in NEEDS_NAMESPACES]
     with cf.ThreadPoolExecutor(3) as pool:
-        futures = {n: pool.submit(run_attack, n, tmp_path_factory.mktemp(n)) for n in names}
+        futures = {n: pool.submit(run_attack, n, tmp_path_factory.mktemp(n), EXPECT[n].grade) for n in names}
         return {n: f.result() for n, f in futures.items()}
 
 
@@ -265,6 +289,12 @@ def test_attack(name, attack_runs, isolation_text):
         bad20 = [f"{o.nodeid}: {o.status} {o.message[:200]!r}" for o in q20 if o.status != "passed"]
         assert q20 and not bad20, f"{name}: the correct neighbour q20 did not pass:\n  " + "\n  ".join(bad20) + context
     assert r["seconds"] < RUN_LIMIT, f"{name}: the run took {r['seconds']:.0f} s"
+    if expect.grade:  # a complete report: exit 0, every question graded, every test of the run in it
+        assert r["code"] == 0 and r["report"], f"{name}: `llmgrade grade` gave no report (exit {r['code']}){context}"
+        graded = r["report"]["questions"]
+        assert set(graded) == {o.qid for o in outcomes}, f"{name}: questions missing from the report: {sorted(graded)}"
+        assert sum(q["total"] for q in graded.values()) == len(outcomes), f"{name}: tests missing from the report"
+        assert graded["q21"]["points"] == 0, f"{name}: q21 earned {graded['q21']['points']} points"
     assert not r["survivors"], f"{name}: processes outlived the grading run:\n  " + "\n  ".join(r["survivors"])
     assert not r["planted"], f"{name}: files planted by the attack exist: {r['planted']}"
     assert r["connections"] == 0, f"{name}: the submission reached a listener on 127.0.0.1"

@@ -2,7 +2,8 @@
 
 1. The wire format: every plain type round-trips; malformed or hostile frames only ever raise WireError.
 2. The proxy keeps the semantics of an in-process module: callbacks (many, nested, raising), generators
-   advancing, in-place changes of arguments visible to the caller, handles to the submission's objects,
+   advancing, in-place changes of arguments failing the call (by value, as in-process), handles to the
+   submission's objects,
    dataclasses and objects of given modules, errors as the same builtin types, NotImplementedError with
    its place, crashes and time-outs as clear messages followed by a fresh worker.
 3. The proxy never changes a verdict: every hidden suite passes on the references through --isolate,
@@ -138,6 +139,64 @@ def test_oversized_frames_are_refused_before_reading():
     header = wire._FRAME.pack((1 << 30) + 1, 0)
     with pytest.raises(wire.WireError):
         wire.loads(header)
+
+
+def _unbounded(value) -> bytes:
+    """A frame that only a sender with lifted limits makes (a hostile worker)."""
+    lifted = wire.Limits(max_int_digits=10 ** 9, max_items=10 ** 9)
+    return b"".join(bytes(p) for p in wire.Encoder(lifted).message(value))
+
+
+def _unreduced(num: int, den: int) -> Fraction:
+    f = Fraction.__new__(Fraction)
+    f._numerator, f._denominator = num, den
+    return f
+
+
+def test_what_a_reply_costs_to_read_is_bounded():
+    """Ints by digits (two 1 MiB ints made a Fraction whose gcd took 103 s), containers by their count of
+    values (10M None took 5 s a reply), each refused from its length before anything is built, with a clear note."""
+    rng = random.Random(0)
+    fraction = _unbounded(_unreduced(rng.getrandbits(8 << 20) | 1, rng.getrandbits(8 << 20) | 1))
+    long_list = _unbounded([None] * 1_000_000)
+    many_lists = _unbounded([[None] * 1000] * 300)
+    t0 = time.perf_counter()
+    with pytest.raises(wire.WireLimit, match=r"^an int of about 2,52\d,\d{3} digits; the grader accepts at most 10,000$"):
+        wire.loads(fraction)
+    with pytest.raises(wire.WireLimit, match=r"^a list, tuple or set of 1,000,000 items; the grader accepts at most "
+                                             r"250,000 values in one message$"):
+        wire.loads(long_list)
+    with pytest.raises(wire.WireLimit, match=r"^more than 250,000 values"):  # many small containers add up
+        wire.loads(many_lists)
+    assert time.perf_counter() - t0 < 2
+    # the honest side refuses to send them, with the same note
+    with pytest.raises(wire.WireLimit, match="an int of about"):
+        wire.dumps(10 ** 20_000)
+    with pytest.raises(wire.WireLimit, match="250,000 values"):
+        wire.dumps([None] * 250_001)
+    # at the limits: a Fraction of two 10,000-digit ints, Q29's largest values, many values
+    at = Fraction(rng.getrandbits(33_000) | 1, rng.getrandbits(33_000) | 1)
+    t0 = time.perf_counter()
+    assert wire.loads(wire.dumps([at, 10 ** 4000, [None] * 200_000]))[0] == at
+    assert time.perf_counter() - t0 < 5
+
+
+def test_nested_sets_are_checked_once_per_level():
+    """Whether a set item is hashable plain data is worked out once per frozenset, not per level above it."""
+    value: frozenset = frozenset(range(100_000))
+    for i in range(150):
+        value = frozenset({value, i})
+    frame = wire.dumps(value)
+    t0 = time.perf_counter()
+    assert wire.loads(frame) == value
+    assert time.perf_counter() - t0 < 5  # 150 levels x 100k items when each level re-checked its whole subtree
+
+
+def test_decoding_stops_at_its_deadline():
+    body = wire.dumps([None] * 5000)[wire._FRAME.size:]
+    with pytest.raises(wire.WireLate, match="not finished by the deadline"):
+        wire.Decoder(body, deadline=time.monotonic() - 1).decode()
+    assert wire.Decoder(body, deadline=time.monotonic() + 60).decode() == [None] * 5000
 
 
 # --- 2. the proxy ---------------------------------------------------------------------------------
