@@ -13,6 +13,40 @@ def _pairing(interleaved: bool) -> str:
     return "interleaved=True (pairs 2i, 2i+1)" if interleaved else "interleaved=False (pairs i, i + D/2)"
 
 
+def _finite(t, what: str) -> None:
+    if isinstance(t, torch.Tensor) and not bool(torch.isfinite(t).all()):  # (not a tensor: the next check says so)
+        fail(f"{what} holds NaN or inf: a rotation of finite numbers is finite",
+             hint="cos and sin of position · theta_i are finite; check for 0/0 or an overflowing power")
+
+
+def frequencies_by_definition(rope_frequencies, *, head_dim: int, base: float) -> None:
+    """theta_i = base ** (-2i / head_dim), written out with math (float64)."""
+    expected = torch.tensor([base ** (-2 * i / head_dim) for i in range(head_dim // 2)], dtype=torch.float64)
+    assert_close(rope_frequencies(head_dim, base), expected, f"rope_frequencies({head_dim}, {base:g})", rtol=1e-12,
+                 atol=0.0, hint="theta_i = base^(-2i/d) for i = 0 .. d/2 - 1: theta_0 = 1, then exponents 2/d, 4/d, ...")
+
+
+def rotation_by_definition(apply_rope, *, interleaved: bool, seed: int, base: float = 10000.0, d: int = 8) -> None:
+    """apply_rope against the rotation written out pair by pair with math.cos / math.sin (seeded x and
+    positions): pair i of token t, (a, b), becomes (a cos - b sin, b cos + a sin) at angle pos[t] * theta_i."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(5, d, generator=g, dtype=torch.float64)
+    pos = torch.randint(0, 3000, (5,), generator=g)
+    pairs = [(2 * i, 2 * i + 1) if interleaved else (i, i + d // 2) for i in range(d // 2)]
+    rows = []
+    for t in range(5):
+        row = [0.0] * d
+        for i, (ia, ib) in enumerate(pairs):
+            angle = int(pos[t]) * base ** (-2 * i / d)
+            c, s_ = math.cos(angle), math.sin(angle)
+            a, b = float(x[t, ia]), float(x[t, ib])
+            row[ia], row[ib] = a * c - b * s_, b * c + a * s_
+        rows.append(row)
+    assert_close(apply_rope(x, pos, base=base, interleaved=interleaved), torch.tensor(rows, dtype=torch.float64),
+                 f"apply_rope(x [5, {d}], positions {pos.tolist()}, base={base:g}, {_pairing(interleaved)})",
+                 hint="pair i turns by position · base^(-2i/D); (a, b) -> (a·cos − b·sin, b·cos + a·sin)")
+
+
 def preserves_norms(apply_rope, *, interleaved: bool, seed: int, dtype=torch.float64) -> None:
     """A rotation never changes a vector's length: ||rope(x)|| = ||x|| for every token."""
     g = torch.Generator().manual_seed(seed)
@@ -47,6 +81,7 @@ def scores_depend_only_on_offset(apply_rope, *, interleaved: bool, seed: int, tr
     kw = dict(base=base, interleaved=interleaved)
     before = (apply_rope(q, m, **kw) * apply_rope(k, n, **kw)).sum(-1)
     after = (apply_rope(q, m + s, **kw) * apply_rope(k, n + s, **kw)).sum(-1)
+    _finite(before, f"<rope(q, m), rope(k, n)> ({_pairing(interleaved)})")
     assert_close(after, before, f"<rope(q, m + s), rope(k, n + s)> against <rope(q, m), rope(k, n)> for "
                  f"{trials} random (m, n, s), {_pairing(interleaved)}, base={base:g}", rtol=1e-9, atol=1e-9,
                  hint="q and k must be rotated by the SAME per-pair frequencies theta_i, each by its own "
@@ -66,6 +101,7 @@ def pairings_are_a_permutation(apply_rope, *, seed: int, dtype=torch.float64) ->
     back = torch.argsort(to_half)
     inter = apply_rope(x, pos, interleaved=True)
     half = apply_rope(x[..., to_half], pos, interleaved=False)[..., back]
+    _finite(inter, "apply_rope(x, interleaved=True)")
     assert_close(inter, half, "apply_rope(x, interleaved=True) against the half-split pairing applied to x "
                  "with dims (2i, 2i+1) moved to (i, i + D/2)",
                  hint="interleaved=True rotates (x[2i], x[2i+1]) by theta_i; interleaved=False rotates "

@@ -1,5 +1,9 @@
 """Hidden suite for Q37: RoPE frequencies, both pairings against the reference, the rotation's properties
-(norms, relative positions), the sinusoidal table, the wavelengths count, bad arguments."""
+(norms, relative positions), the sinusoidal table, the wavelengths count, bad arguments.
+
+Rubric (grader/rubrics/q37.toml): the properties of a rotation hold for wrong frequencies too (and for
+returning x unchanged at position 0), so they count only together with the values (gated); the values
+are checked against the reference and against the rotation written out pair by pair."""
 import pytest
 import torch
 
@@ -20,8 +24,14 @@ def test_frequencies(sub, ref, head_dim, base):
                  hint="theta_i = base^(-2i/d) for i = 0 .. d/2 - 1 (exponents 0, 2/d, 4/d, ...), float64")
 
 
+@pytest.mark.parametrize("head_dim,base", [(4, 100.0), (10, 10000.0), (128, 10000.0), (32, 500000.0)])
+def test_frequencies_by_definition(sub, head_dim, base):
+    props.frequencies_by_definition(sub.rope_frequencies, head_dim=head_dim, base=base)
+
+
 @pytest.mark.parametrize("head_dim", [3, 0, -4, 7])
 def test_frequencies_bad_head_dim(sub, head_dim):
+    props.frequencies_by_definition(sub.rope_frequencies, head_dim=8, base=10000.0)  # the valid call first
     expect_value_error(sub.rope_frequencies, head_dim, 10000.0, what=f"rope_frequencies({head_dim}, 10000)",
                        mentions=("head_dim",))
 
@@ -88,6 +98,12 @@ def test_apply_rope_per_batch_positions(sub, ref, interleaved):
                  hint="broadcast positions against x.shape[:-1], then add a last dim for the D/2 frequencies")
 
 
+@pytest.mark.parametrize("interleaved", [False, True])
+@pytest.mark.parametrize("base", [10000.0, 100.0])
+def test_rotation_by_definition(sub, interleaved, base):
+    props.rotation_by_definition(sub.apply_rope, interleaved=interleaved, seed=int(base) + interleaved, base=base)
+
+
 def test_default_is_half_split(sub, ref):
     g = torch.Generator().manual_seed(8)
     x = torch.randn(5, 8, generator=g, dtype=torch.float64)
@@ -127,12 +143,20 @@ def test_rope_keeps_dtype(sub, dtype):
     assert_equal(str(out.dtype), str(dtype), "apply_rope(x).dtype")
 
 
-def test_odd_head_dim(sub):
+def _valid_rope_call(sub, ref):
+    x = torch.randn(2, 4, 6, generator=torch.Generator().manual_seed(10), dtype=torch.float64)
+    assert_close(sub.apply_rope(x, torch.arange(4) + 5), ref.apply_rope(x, torch.arange(4) + 5),
+                 "apply_rope(x [2, 4, 6], positions 5..8) (the valid call next to the bad one)")
+
+
+def test_odd_head_dim(sub, ref):
+    _valid_rope_call(sub, ref)
     expect_value_error(sub.apply_rope, torch.randn(3, 5, dtype=torch.float64), torch.arange(3),
                        what="apply_rope on x [3, 5] (odd head dim)", mentions=("D", "head", "even"))
 
 
-def test_positions_that_do_not_fit(sub):
+def test_positions_that_do_not_fit(sub, ref):
+    _valid_rope_call(sub, ref)
     expect_value_error(sub.apply_rope, torch.randn(2, 4, 6, dtype=torch.float64), torch.arange(5),
                        what="apply_rope(x [2, 4, 6], positions [5])", mentions=("positions",))
 
@@ -151,13 +175,14 @@ def test_sinusoidal_formula(sub):
 
 @pytest.mark.parametrize("args,mentions", [((4, 5), ("d",)), ((-1, 8), ("T",)), ((4, 0), ("d",))])
 def test_sinusoidal_bad_arguments(sub, args, mentions):
+    props.sinusoidal_matches_formula(sub.sinusoidal_positions, T=4, d=6)  # the valid call first
     expect_value_error(sub.sinusoidal_positions, *args, what=f"sinusoidal_positions{args}", mentions=mentions)
 
 
 # --- rope_wavelengths_beyond ---------------------------------------------------------------------------------
 
 CONFIGS = [(128, 10000.0, 4096), (128, 10000.0, 2048), (128, 500000.0, 8192), (64, 10000.0, 2048),
-           (128, 10000.0, 1), (128, 10000.0, 10 ** 9), (16, 100.0, 30), (2, 10000.0, 6)]
+           (128, 10000.0, 1), (16, 100.0, 30), (2, 10000.0, 6)]
 
 
 @pytest.mark.parametrize("head_dim,base,trained_len", CONFIGS)
@@ -170,13 +195,28 @@ def test_wavelengths_beyond(sub, ref, head_dim, base, trained_len):
 
 
 def test_wavelengths_by_definition(sub):
-    for head_dim, base, trained_len in ((96, 10000.0, 1000), (128, 1e6, 32768), (32, 500.0, 100.5)):
+    # (the last: no wavelength is that long, 0 pairs)
+    for head_dim, base, trained_len in ((96, 10000.0, 1000), (128, 1e6, 32768), (32, 500.0, 100.5), (128, 1e4, 1e9)):
         props.wavelengths_count_by_definition(sub.rope_wavelengths_beyond, head_dim=head_dim, base=base,
                                               trained_len=trained_len)
 
 
 def test_wavelengths_bad_arguments(sub):
+    props.wavelengths_count_by_definition(sub.rope_wavelengths_beyond, head_dim=128, base=10000.0, trained_len=4096)
     expect_value_error(sub.rope_wavelengths_beyond, 7, 10000.0, 4096, what="rope_wavelengths_beyond(7, ...)",
                        mentions=("head_dim",))
     expect_value_error(sub.rope_wavelengths_beyond, 64, 10000.0, 0, what="rope_wavelengths_beyond(64, 10000, 0)",
                        mentions=("trained_len",))
+
+
+# --- trains: gradients
+from grader.checks import grad  # noqa: E402
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+@pytest.mark.parametrize("kind", ["offset", "float"])
+def test_grad_apply_rope(sub, ref, interleaved, kind):
+    """d(rope(x))/dx is the inverse rotation applied to the cotangent (positions are not trained)."""
+    x = grad.f64(2, 3, 5, 8, seed=1)
+    grad.gradients_match(sub._vjp, ref.apply_rope, (x, _positions(kind, 5, torch.Generator().manual_seed(2))),
+                         {"interleaved": interleaved}, wrt=("x",), seed=3)
