@@ -220,6 +220,7 @@ class Zygote:
         self.lock = threading.RLock()
         self.closed = False
         self.extra_dirs: list[Path] = []
+        self.ns_pid: dict[int, int] = {}  # worker id -> its pid as the zygote sees it (grader.measuring)
         self._launch()
 
     # starting
@@ -369,6 +370,8 @@ class Zygote:
             if not (isinstance(reply, tuple) and reply and reply[0] == "spawned"):
                 mine.close()
                 raise GraderFault(f"the grader's zygote could not start a worker: {_clean(str(reply), 300)}")
+            if len(reply) == 3 and type(reply[2]) is int:
+                self.ns_pid[reply[1]] = reply[2]
             return reply[1], mine, log
 
     def kill(self, wid: int) -> None:
@@ -854,6 +857,7 @@ class QuestionSession:
         self.timeouts = 0
         self.timeouts_by: dict[str, int] = {}
         self.restarts = 0
+        self.limit_override: dict = {}  # limits of the next worker beyond the provider's (grader.measuring)
         if not self.path.exists():
             self.fatal = f"{self.label} is missing"
 
@@ -900,7 +904,7 @@ class QuestionSession:
             self.fatal = f"{self.label} cannot be read: {e.strerror}"
             raise SubmissionError(self.fatal) from None
         spec = {"qid": self.qid, "filename": self.question.filename, "given": list(self.question.given),
-                "files": files, "limits": self.provider.worker_limits()}
+                "files": files, "limits": {**self.provider.worker_limits(), **self.limit_override}}
         wid, sock, log = self.provider.zygote.spawn(spec)
         conn = WorkerConn(self, wid, sock, log)
         self.conn = conn
@@ -1043,12 +1047,10 @@ class QuestionSession:
                                   f"(limit {self.provider.limits.call_timeout:g} s per call)")
         return self.ensure()
 
-    def call(self, target: tuple, args: tuple, kwargs: dict, *, what: str, measure: bool = False):
+    def call(self, target: tuple, args: tuple, kwargs: dict, *, what: str):
         conn = self._runnable(what)
-        reply, enc, errors = self._exchange(conn, ("call", target, args, kwargs, measure), what)
+        reply, enc, errors = self._exchange(conn, ("call", target, args, kwargs, False), what)
         value, extra = self._result(reply, enc, errors, what)
-        if measure:
-            return value, _stats(extra.get("stats"))
         return value
 
     def vjp(self, name: str, args: tuple, kwargs: dict, wrt, cotangent) -> dict:
@@ -1120,18 +1122,6 @@ class QuestionSession:
         return value
 
 
-def _stats(stats: Any) -> dict:
-    out = {"seconds": 0.0, "peak_rss_bytes": None}
-    if isinstance(stats, dict):
-        s = stats.get("seconds")
-        if isinstance(s, (int, float)) and not isinstance(s, bool) and s >= 0:
-            out["seconds"] = float(s)
-        p = stats.get("peak_rss_bytes")
-        if type(p) is int:
-            out["peak_rss_bytes"] = p
-    return out
-
-
 class SubmissionProxy:
     """What ``sub`` is with ``--isolate``: the submission's module seen through a worker."""
 
@@ -1142,9 +1132,15 @@ class SubmissionProxy:
         self._path = session.path if session.path.exists() else None
         self._module = None
 
-    def _measure(self, name: str, *args, **kwargs) -> tuple[Any, dict]:
-        """Call ``name`` in the worker and report {'seconds', 'peak_rss_bytes'} measured there."""
-        return self._session.call(("mod", name), args, kwargs, what=name, measure=True)
+    def _measure(self, name: str, *args, _limit_bytes: int | None = None, **kwargs) -> tuple[Any, dict]:
+        """Call ``name`` alone in a fresh worker; {'seconds', 'peak_bytes'} read from here (grader.measuring)."""
+        from .measuring import isolated_peak_memory
+        return isolated_peak_memory(self._session, name, args, kwargs, _limit_bytes)
+
+    def _timing(self):
+        """A context manager giving the ``grader.measuring.Meter`` of a speed race (a fresh, lone worker)."""
+        from .measuring import isolated_timing
+        return isolated_timing(self._session)
 
     def _vjp(self, name: str, args: tuple, kwargs: dict | None = None, *, wrt, cotangent) -> dict:
         """Run ``name`` forward and backward in the worker (``grader.vjp``): output, gradients, grad_fn flags."""

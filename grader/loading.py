@@ -99,7 +99,8 @@ def measured_call(fn, *args, **kwargs) -> tuple[Any, dict]:
     malloc and touches what it allocates, so a T x T score matrix shows up here in full (blocks above
     glibc's mmap threshold, at most 32 MiB, are always fresh mappings; smaller ones may reuse freed
     heap pages, which malloc_trim hands back to the kernel first).
-    ``peak_rss_bytes`` is None where the kernel does not offer this.
+    ``peak_bytes`` is None where the kernel does not offer this. In-process only: the isolated grader
+    reads a fresh worker's peak from outside it (``grader.measuring``), never this.
     """
     import ctypes
     import gc
@@ -122,7 +123,7 @@ def measured_call(fn, *args, **kwargs) -> tuple[Any, dict]:
     seconds = time.perf_counter() - t0
     peak = _proc_status_bytes("VmHWM")
     grown = (peak - base) if (reset and peak is not None and base is not None) else None
-    return result, {"seconds": seconds, "peak_rss_bytes": grown}
+    return result, {"seconds": seconds, "peak_bytes": grown, "how": "resident-memory peak of this process"}
 
 
 def _private_copy(value: Any) -> Any:
@@ -211,8 +212,9 @@ class ModuleView:
         self._error = error
         self._path: Path | None = None  # the submitted file (read as text by static checks)
 
-    def _measure(self, name: str, *args, **kwargs) -> tuple[Any, dict]:
-        """Call ``name`` and report {'seconds', 'peak_rss_bytes'}: resident memory growth during the call."""
+    def _measure(self, name: str, *args, _limit_bytes: int | None = None, **kwargs) -> tuple[Any, dict]:
+        """Call ``name`` and report {'seconds', 'peak_bytes'}: resident memory growth during the call
+        (``_limit_bytes`` is for the isolated worker's hard limit; this process cannot be limited)."""
         getattr(self, name)  # a missing name is the same SubmissionError as anywhere else
         fn = getattr(self._module, name)
         if not is_guarded(fn):
@@ -221,6 +223,11 @@ class ModuleView:
         if changed:
             raise ChangedInPlace(name, changed)
         return result, stats
+
+    def _timing(self):
+        """A context manager giving the ``grader.measuring.Meter`` of a speed race (this process)."""
+        from .measuring import in_process_timing
+        return in_process_timing()
 
     def _vjp(self, name: str, args: tuple, kwargs: dict | None = None, *, wrt, cotangent) -> dict:
         """Run ``name`` forward and backward (``grader.vjp``): its output, gradients and grad_fn flags."""

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -250,11 +251,21 @@ def test_plain_values_say_where_they_differ():
 
 
 def test_timing_failure_gives_the_ratio_and_the_usual_cause():
-    msg = message(lambda: compare_speed(lambda: time.sleep(0.002), lambda: time.sleep(0.002), min_ratio=5.0,
+    from grader.measuring import in_process_timing
+
+    def spin(x):  # CPU time is what counts (a sleep costs none)
+        t = time.thread_time()
+        while time.thread_time() - t < 0.004:
+            pass
+        return x
+
+    sub = types.SimpleNamespace(_timing=in_process_timing)
+    msg = message(lambda: compare_speed(sub, spin, spin, lambda: (1,), lambda inp, got, want: None, min_ratio=5.0,
                                         what="cached decoding against uncached", cause="the cache is rebuilt",
                                         repeats=3))
-    assert re.match(r"cached decoding against uncached is only [\d.]+x faster \(the slow way \d+ ms, the fast way \d+ ms, medians of 3\); "
-                    r"it must be at least 5x faster\n  hint: usually the cache is rebuilt$", msg), msg
+    assert re.match(r"cached decoding against uncached is only [\d.]+x faster \(the trusted slow way \d+ ms, yours "
+                    r"\d+ ms of CPU time, medians of 3 rounds on fresh inputs\); it must be at least 5x faster\n"
+                    r"  hint: usually the cache is rebuilt$", msg), msg
 
 
 # --- progress on a half-solved handout -----------------------------------------------------------

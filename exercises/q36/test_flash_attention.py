@@ -75,14 +75,17 @@ def test_bad_arguments(sub):
 
 @pytest.mark.timing
 def test_faster_than_naive_attention(sub):
-    props.faster_than_naive(sub.flash_attention, repeats=3)
+    props.faster_than_naive(sub, repeats=3)
 
 
 @pytest.mark.timing
 def test_causal_skips_tiles(sub):
-    props.causal_skips_tiles(sub.flash_attention, repeats=3)
+    def noncausal(q, k, v):  # here your own non-causal call is the baseline (the grader uses its reference's)
+        return sub.flash_attention(q, k, v, causal=False, block_size=props.TIMED_BLOCK)
+
+    props.causal_skips_tiles(sub, noncausal, repeats=3, against="your flash_attention with causal=False")
 
 
 def test_memory_far_below_the_full_matrix(sub):
-    if props.memory_far_below_full_matrix(sub._measure) is None:
+    if props.memory_far_below_full_matrix(sub) is None:
         pytest.skip("this machine cannot measure peak memory (Linux only)")

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import assert_number, assert_shape, assert_tensor, fail
+from .timing import Ratio, compare_speed, fresh_generator
 
 _DECODE_HINT = ("the first new token was right, so the prefill works: look at the decode steps -- the new "
                 "token's position (pos_offset = tokens so far), the cache holding ALL past keys and values, "
@@ -29,6 +30,17 @@ def oracle_logits(model, idx: torch.Tensor) -> torch.Tensor:
         x = x + y.transpose(1, 2).reshape(B, T, H * D) @ blk.w_o
         x = x + blk.mlp(blk.ln_2(x))
     return model.unembed(model.ln_f(x))
+
+
+@torch.no_grad()
+def uncached_greedy(model, prompt: torch.Tensor, n_new: int) -> torch.Tensor:
+    """Greedy tokens [B, n_new] the slow, trusted way: the whole sequence through the model at every step."""
+    seq, out = prompt, []
+    for _ in range(n_new):
+        nxt = oracle_logits(model, seq)[:, -1].argmax(dim=-1)  # [B]
+        out.append(nxt)
+        seq = torch.cat([seq, nxt[:, None]], dim=1)
+    return torch.stack(out, dim=1) if out else prompt.new_empty(prompt.shape[0], 0)
 
 
 def _tokens(tokens, B: int, n_new: int, vocab: int, what: str) -> torch.Tensor:
@@ -131,3 +143,32 @@ def flops_growth(decode_flops) -> None:
     assert_number(decode_flops(2 * L, d, P, 100, True), 2 * decode_flops(L, d, P, 100, True),
                   f"decode_flops(n_layers={2 * L}) against twice n_layers={L}", rel=1e-12,
                   hint="every layer costs the same")
+
+
+# --- the cache is fast --------------------------------------------------------------------------------
+TIMED = dict(prompt_len=192, n_new=128)  # the default TinyGPT (4 layers, d_model 128), float32, batch 1
+# (a long prompt, few new tokens: each uncached step re-runs 192+ positions, a cached one runs 1; measured 7x)
+MIN_RATIO_CACHE = 3.0
+
+
+def cache_is_faster(sub, model, *, n_new: int = TIMED["n_new"], prompt_len: int = TIMED["prompt_len"],
+                    min_ratio: float = MIN_RATIO_CACHE, repeats: int = 3) -> Ratio:
+    """The submission's cached decoding of ``n_new`` tokens against the trusted decoder without a cache
+    (``uncached_greedy``, run by the grader: a fixed cost), fresh random prompts every round, the tokens
+    of every round checked (equal to the trusted ones, or greedy within float32 rounding)."""
+    what = f"generate_greedy(use_cache=True) ({n_new} new tokens after {prompt_len}, {model.n_layers} layers, " \
+           f"d_model {model.d_model})"
+
+    def prompt():
+        return (torch.randint(0, model.vocab_size, (1, prompt_len), generator=fresh_generator()),)
+
+    def check(inp, got, expected):
+        got = _tokens(got, 1, n_new, model.vocab_size, what)
+        if not torch.equal(got, expected):  # a float32 near-tie may flip: then the greedy property must hold
+            greedy_consistent(got, model, inp[0], n_new, what)
+
+    return compare_speed(sub, lambda p: sub.generate_greedy(model, p, n_new, use_cache=True),
+                         lambda p: uncached_greedy(model, p, n_new), prompt, check, min_ratio=min_ratio,
+                         repeats=repeats, what=f"{what} against a decoder without a cache",
+                         cause="the cached path still runs the whole sequence through the model at every step: "
+                               "feed only the newest token [B, 1] and read the past keys/values from the cache")

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 
 from .core import assert_close, assert_shape, fail
-from .timing import Ratio, compare_speed, measure
+from .timing import Ratio, compare_speed, fresh_generator
 
 # The sizes of the speed and memory checks (float32, one thread). See tests/q36 for the measurements.
 LONG = dict(batch=1, heads=2, t=4096, d=64)        # speed: q, k, v are 2 MiB each; the T x T matrix 128 MiB
@@ -74,31 +74,60 @@ def flash_matches_naive(flash_attention: Callable, q, k, v, *, causal: bool, blo
                                "per query row and rescale l and the accumulator by exp(m_old − m_new)"))
 
 
-def _long_qkv(batch: int, heads: int, t: int, d: int, seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    return tuple(torch.randn(batch, heads, t, d, generator=g) for _ in range(3))
+def _long_qkv(batch: int, heads: int, t: int, d: int, gen: torch.Generator | None = None):
+    """Fresh random q, k, v [batch, heads, t, d] float32 (``gen``: seeded from the OS unless given)."""
+    gen = gen or fresh_generator()
+    return tuple(torch.randn(batch, heads, t, d, generator=gen) for _ in range(3))
 
 
-def faster_than_naive(flash_attention: Callable, *, min_ratio: float = MIN_RATIO_NAIVE, repeats: int = 5) -> Ratio:
-    """Causal flash attention (block_size TIMED_BLOCK) beats the full-matrix attention by ``min_ratio``."""
-    q, k, v = _long_qkv(**LONG)
-    out = flash_attention(q, k, v, causal=True, block_size=TIMED_BLOCK)
-    assert_close(out, naive_attention(q, k, v, True), f"flash_attention on the long timing input "
-                 f"{tuple(q.shape)}", rtol=1e-4, atol=1e-4)
-    return compare_speed(lambda: flash_attention(q, k, v, causal=True, block_size=TIMED_BLOCK),
-                         lambda: naive_attention(q, k, v, True), min_ratio=min_ratio, repeats=repeats,
-                         what=f"causal flash_attention against naive attention at B·H·T·D = {tuple(q.shape)}",
+def sampled_rows_match(out, q, k, v, *, causal: bool, what: str, rows: int = 48, gen=None) -> None:
+    """``out`` has the right shape, and ``rows`` random query rows of every head (the first and last always)
+    equal the textbook attention of those rows (cheap: rows x Tk scores, never the whole matrix)."""
+    assert_shape(out, q.shape[:-1] + v.shape[-1:], what)
+    t_q, t_k = q.shape[-2], k.shape[-2]
+    gen = gen or fresh_generator()
+    idx = torch.cat([torch.tensor([0, t_q - 1]), torch.randint(0, t_q, (rows,), generator=gen)]).unique()
+    s = q[..., idx, :] @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])       # [..., rows, Tk]
+    if causal:
+        allowed = torch.arange(t_k) <= (t_k - t_q + idx).unsqueeze(-1)
+        s = s.masked_fill(~allowed, float("-inf"))
+    expected = torch.softmax(s, dim=-1) @ v
+    assert_close(out[..., idx, :], expected, f"{what}, query rows {idx[:6].tolist()}...", rtol=1e-4, atol=1e-4)
+
+
+def _close_to_naive(inp, out, naive_out) -> None:
+    q = inp[0]
+    assert_close(out, naive_out, f"flash_attention on the timing input {tuple(q.shape)} (fresh random values)",
+                 rtol=1e-4, atol=1e-4)
+
+
+def faster_than_naive(sub, *, min_ratio: float = MIN_RATIO_NAIVE, repeats: int = 5) -> Ratio:
+    """Causal flash attention (block_size TIMED_BLOCK) beats the trusted full-matrix attention by ``min_ratio``.
+
+    Fresh q, k, v every round; every output compared with the naive attention of that round."""
+    shape = (LONG["batch"], LONG["heads"], LONG["t"], LONG["d"])
+    return compare_speed(sub, lambda q, k, v: sub.flash_attention(q, k, v, causal=True, block_size=TIMED_BLOCK),
+                         lambda q, k, v: naive_attention(q, k, v, True), lambda: _long_qkv(**LONG),
+                         lambda inp, out, naive_out: _close_to_naive(inp, out, naive_out),
+                         min_ratio=min_ratio, repeats=repeats,
+                         what=f"causal flash_attention against naive attention at B·H·T·D = {shape}",
                          cause="the full T x T score matrix is built (then masked), or tiles are tiny or "
                                "recomputed; tile queries and keys and skip the tiles above the diagonal")
 
 
-def causal_skips_tiles(flash_attention: Callable, *, min_ratio: float = MIN_RATIO_SKIP, repeats: int = 5) -> Ratio:
-    """causal=True must run markedly faster than causal=False on the same long input (about half the tiles)."""
-    q, k, v = _long_qkv(**LONG)
-    return compare_speed(lambda: flash_attention(q, k, v, causal=True, block_size=TIMED_BLOCK),
-                         lambda: flash_attention(q, k, v, causal=False, block_size=TIMED_BLOCK),
-                         min_ratio=min_ratio, repeats=repeats,
-                         what=f"causal flash_attention against the same call with causal=False at {tuple(q.shape)}",
+def causal_skips_tiles(sub, noncausal: Callable, *, min_ratio: float = MIN_RATIO_SKIP, repeats: int = 5,
+                       against: str = "the reference's flash_attention with causal=False") -> Ratio:
+    """The submission's causal flash against ``noncausal(q, k, v)``, a flash attention computing every tile
+    (in the hidden suite the reference's, run by the grader): a causal call needs 528 of the 1024 tiles,
+    so it must cost at most 1/``min_ratio`` of it. Fresh inputs every round; sampled rows checked."""
+    shape = (LONG["batch"], LONG["heads"], LONG["t"], LONG["d"])
+
+    def check(inp, out, _):
+        sampled_rows_match(out, *inp, causal=True, what=f"flash_attention(causal=True) on the timing input {shape}")
+
+    return compare_speed(sub, lambda q, k, v: sub.flash_attention(q, k, v, causal=True, block_size=TIMED_BLOCK),
+                         noncausal, lambda: _long_qkv(**LONG), check, min_ratio=min_ratio, repeats=repeats,
+                         what=f"causal flash_attention at {shape} against {against}",
                          cause="every key tile is computed and then masked; with causal=True a query tile "
                                "needs only the key tiles up to the diagonal (about half of them)")
 
@@ -107,30 +136,40 @@ def full_matrix_bytes(batch: int, heads: int, t: int, d: int, itemsize: int = 4)
     return batch * heads * t * t * itemsize
 
 
-def memory_far_below_full_matrix(measure_call: Callable, *, fraction: float = MEMORY_FRACTION) -> dict | None:
-    """Peak resident growth of one causal call stays below ``fraction`` of the B·H·T·T float32 matrix.
+def memory_far_below_full_matrix(sub, *, fraction: float = MEMORY_FRACTION) -> dict | None:
+    """One causal call on fresh q/k/v of MEMORY's shape adds at most ``fraction`` of the B·H·T·T float32 matrix.
 
-    ``measure_call(name, *args, **kwargs) -> (result, stats)`` is the submission's ``_measure``. Returns
-    the stats, or None when this machine cannot measure peak memory (the caller skips).
+    ``sub._measure`` runs the call (isolated: alone in a fresh worker whose address space the grader reads from
+    outside it, with a hard limit) and says what it added beyond its inputs and output. The output's VALUES are
+    checked too (sampled rows). Returns the stats, or None when this machine cannot measure (the caller skips).
     """
-    small = _long_qkv(1, 1, 64, 8, seed=1)
-    measure_call("flash_attention", *small, causal=True)  # warm-up: first-call set-up is not the answer's cost
+    full = full_matrix_bytes(**MEMORY)
+    limit = int(fraction * full)
     q, k, v = _long_qkv(**MEMORY)
-    out, stats = measure_call("flash_attention", q, k, v, causal=True)
-    assert_shape(out, q.shape, "flash_attention(q, k, v) on the memory input")
-    grown = stats.get("peak_rss_bytes")
+    what = f"flash_attention on q/k/v {tuple(q.shape)} float32"
+    try:
+        out, stats = sub._measure("flash_attention", q, k, v, causal=True, _limit_bytes=limit)
+    except NotImplementedError:
+        raise
+    except Exception as e:  # noqa: BLE001 - e.g. an allocation refused under the limit
+        first = (str(e).splitlines() or [type(e).__name__])[0][:300]
+        fail(f"{what} failed when it may add about {limit / 2**20:.0f} MiB ({fraction:g} of the {full / 2**20:.0f} "
+             f"MiB B·H·T·T matrix) beyond its inputs and output: {first}",
+             hint="never materialise the T x T scores (nor a T x T mask): keep one block_size x block_size "
+                  "tile of scores at a time")
+    sampled_rows_match(out, q, k, v, causal=True, what=f"{what} (the memory test)")
+    grown = stats.get("peak_bytes")
     if grown is None:
         return None
-    full = full_matrix_bytes(**MEMORY)
-    if grown > fraction * full:
-        fail(f"flash_attention on q/k/v {tuple(q.shape)} float32 grew resident memory by {grown / 2**20:.0f} MiB "
-             f"at its peak; the full B·H·T·T score matrix is {full / 2**20:.0f} MiB and the limit is "
-             f"{fraction * full / 2**20:.0f} MiB ({fraction:g} of it)",
+    if grown > limit:
+        fail(f"{what} added {grown / 2**20:.0f} MiB at its peak beyond its inputs and output ({stats.get('how')}); "
+             f"the full B·H·T·T score matrix is {full / 2**20:.0f} MiB and the limit is {limit / 2**20:.0f} MiB "
+             f"({fraction:g} of it)",
              hint="never materialise the T x T scores (nor a T x T mask): keep one block_size x block_size "
                   "tile of scores at a time")
     return stats
 
 
 __all__ = ["naive_attention", "random_qkv", "online_softmax_matches_torch", "flash_matches_naive",
-           "faster_than_naive", "causal_skips_tiles", "memory_far_below_full_matrix", "measure", "LONG",
+           "faster_than_naive", "causal_skips_tiles", "memory_far_below_full_matrix", "sampled_rows_match", "LONG",
            "MEMORY", "TIMED_BLOCK", "MIN_RATIO_NAIVE", "MIN_RATIO_SKIP", "MEMORY_FRACTION", "tolerance"]

@@ -1,14 +1,28 @@
-"""Speed comparisons as ratios measured in one process: never an absolute time.
+"""Speed comparisons that a submission cannot fake: ratios of CPU time measured in one run, never an absolute time.
 
-``compare_speed`` runs the two calls interleaved (slow, fast, slow, fast, ...) after warm-up, so that
-a burst of load on a noisy machine hits both sides alike, and compares medians.
+``race`` times the submission's call (the fast side) against TRUSTED code with a fixed cost (the slow side),
+round after round, interleaved (slow, fast, slow, fast, ...) so a burst of load hits both alike:
+
+- every round gets fresh random inputs (``fresh_generator``: seeded from the OS, so nothing can be
+  precomputed or memoised) and the submission's output of every round is checked (``check``);
+- the slow side runs here, on this thread, torch on one thread: its cost is this thread's CPU time;
+- the fast side's cost is the CPU time of the submission's processes, read from outside them (``sub._timing()``,
+  ``grader.measuring``): every thread and child counted, so extra threads or processes gain nothing (the
+  isolated grader also starts the race in a fresh worker that can start none), and sleeping or wasting work
+  anywhere else gains nothing either; whatever the submission's processes spend while the slow side runs is
+  charged to the fast side too (a busy background thread cannot slow the baseline for free).
+
+CPU time rather than wall-clock time also keeps the ratios steady when other jobs load the machine.
 """
 from __future__ import annotations
 
+import secrets
 import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable
+
+import torch
 
 from .core import fail
 
@@ -17,10 +31,16 @@ from .core import fail
 RECORDED: list[tuple[str, float, float]] = []
 
 
+def fresh_generator() -> torch.Generator:
+    """A torch generator seeded from the operating system: inputs nobody can know in advance."""
+    return torch.Generator().manual_seed(secrets.randbits(63))
+
+
 @dataclass(frozen=True)
 class Ratio:
     fast_s: list[float]
     slow_s: list[float]
+    note: str = ""
 
     @property
     def fast(self) -> float:
@@ -35,32 +55,52 @@ class Ratio:
         return self.slow / max(self.fast, 1e-12)
 
     def __str__(self) -> str:
-        return (f"{self.ratio:.1f}x faster (the slow way {self.slow * 1e3:.0f} ms, the fast way "
-                f"{self.fast * 1e3:.0f} ms, medians of {len(self.fast_s)})")
+        return (f"{self.ratio:.2f}x faster (the trusted slow way {self.slow * 1e3:.0f} ms, yours {self.fast * 1e3:.0f} "
+                f"ms of CPU time, medians of {len(self.fast_s)} rounds on fresh inputs)")
 
 
-def measure(fast: Callable[[], object], slow: Callable[[], object], *, warmup: int = 1,
-            repeats: int = 5) -> Ratio:
-    for _ in range(warmup):
-        slow()
-        fast()
+class _OneThread:
+    """torch on one thread in this process while the trusted side is timed."""
+
+    def __enter__(self):
+        self.n = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.n)
+
+
+def race(sub, fast: Callable, slow: Callable, make_input: Callable[[], tuple], check: Callable,
+         *, warmup: int = 1, repeats: int = 5) -> Ratio:
+    """Rounds of ``slow(*inp)`` (trusted, here) against ``fast(*inp)`` (the submission's), fresh ``inp`` each.
+
+    ``check(inp, fast_out, slow_out)`` fails on a wrong output (it is not timed). ``sub`` gives the meter
+    (``sub._timing()``); ``fast`` calls the submission through it.
+    """
     fast_s: list[float] = []
     slow_s: list[float] = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        slow()
-        t1 = time.perf_counter()
-        fast()
-        t2 = time.perf_counter()
-        slow_s.append(t1 - t0)
-        fast_s.append(t2 - t1)
-    return Ratio(fast_s=fast_s, slow_s=slow_s)
+    with sub._timing() as meter, _OneThread():
+        for i in range(warmup + repeats):
+            inp = make_input()
+            a = meter.snapshot()
+            w0, c0 = time.perf_counter(), time.thread_time()
+            slow_out = slow(*inp)
+            c1, w1 = time.thread_time(), time.perf_counter()
+            b = meter.snapshot()
+            fast_out = fast(*inp)
+            w2 = time.perf_counter()
+            c = meter.snapshot()
+            check(inp, fast_out, slow_out)
+            if i >= warmup:
+                slow_s.append(c1 - c0)
+                fast_s.append(meter.cost(b, c, w2 - w1, trusted=False) + meter.cost(a, b, w1 - w0, trusted=True))
+    return Ratio(fast_s=fast_s, slow_s=slow_s, note=meter.note)
 
 
-def compare_speed(fast: Callable[[], object], slow: Callable[[], object], *, min_ratio: float, what: str,
-                  cause: str, warmup: int = 1, repeats: int = 5) -> Ratio:
-    """Fail unless ``fast`` runs at least ``min_ratio`` times faster than ``slow`` (medians)."""
-    r = measure(fast, slow, warmup=warmup, repeats=repeats)
+def compare_speed(sub, fast: Callable, slow: Callable, make_input: Callable[[], tuple], check: Callable, *,
+                  min_ratio: float, what: str, cause: str, warmup: int = 1, repeats: int = 5) -> Ratio:
+    """Fail unless the submission's ``fast`` costs at most 1/``min_ratio`` of the trusted ``slow`` (medians)."""
+    r = race(sub, fast, slow, make_input, check, warmup=warmup, repeats=repeats)
     RECORDED.append((what, r.ratio, min_ratio))
     if r.ratio < min_ratio:
         fail(f"{what} is only {r}; it must be at least {min_ratio:g}x faster", hint=f"usually {cause}")

@@ -4,7 +4,7 @@ timing test: the submission's cached decoding against its own uncached decoding.
 import pytest
 import torch
 
-from grader.checks import assert_equal, assert_number, compare_speed, expect_value_error, unchanged
+from grader.checks import assert_equal, assert_number, expect_value_error, unchanged
 from grader.checks import q24 as props
 
 # (model settings, B, T, n_new): several seeds, widths, head counts and lengths
@@ -143,29 +143,11 @@ def test_bad_flops_arguments(sub, ref, args, name):
 @pytest.mark.timing
 @pytest.mark.timeout(150)
 def test_cache_is_faster(sub, given):
-    """The submission's cached decoding against its OWN uncached decoding: 256 new tokens after an
-    8-token prompt, the default TinyGPT (4 layers, d_model 128, float32), one thread; a short warm-up
-    call of each, then the median of 3 interleaved runs.
-
-    Measured on 2 cores shared with other jobs (load average 7-11), each run a fresh process
-    mirroring this test (same model, prompt, warm-up and repeats):
-      reference, 10 runs:                       8.9x / 10.3x / 13.8x  (min / median / max)
-      mutant slow_cache_recomputes_prefix, 10:  0.79x / 0.98x / 1.10x
-      (an earlier series with a full warm-up run, 9 each: reference 7.5x / 10.2x / 16.2x,
-       mutant 0.86x / 1.03x / 1.43x)
-    Threshold 3x: 2.5x below the reference's worst run, 2.1x above the mutant's best.
-    On an idle machine (uncached 1.4 s, cached 0.12 s) this test takes about 5 s for the reference
-    (about 9 s for that mutant).
+    """The submission's cached decoding against a TRUSTED decoder without a cache (``props.uncached_greedy``,
+    run by the grader: its cost is fixed, the submission cannot slow it down): 128 new tokens after a fresh
+    random 192-token prompt every round, the default TinyGPT (4 layers, d_model 128, float32), CPU time on
+    both sides (the submission's read from outside its worker, every thread counted), a warm-up round, then
+    the median of 3; every round's tokens are checked. Threshold 3x; measurements in docs/measurements.md.
     """
-    model = _model(given, dtype="float32")
-    prompt = _prompt(1, 8, 0)
-    n_new = 256
-    for use_cache in (True, False):  # warm-up (and a stub fails here at once)
-        sub.generate_greedy(model, prompt, 16, use_cache=use_cache)
-    compare_speed(lambda: sub.generate_greedy(model, prompt, n_new, use_cache=True),
-                  lambda: sub.generate_greedy(model, prompt, n_new, use_cache=False),
-                  min_ratio=3.0, warmup=0, repeats=3,
-                  what=f"generate_greedy with use_cache=True ({n_new} new tokens, 4 layers, d_model 128) "
-                       f"against your use_cache=False",
-                  cause="the cached path still runs the whole sequence through the model at every step: "
-                        "feed only the newest token [B, 1] and read the past keys/values from the cache")
+    ratio = props.cache_is_faster(sub, _model(given, dtype="float32"))
+    print(f"uncached / cached: {ratio}")
