@@ -96,5 +96,7 @@ BAD = [("d_model", 770, ("d_model", "n_heads")), ("n_heads", 7, ("n_heads", "d_m
 @pytest.mark.parametrize("field,value,mentions", BAD, ids=[f"{b[0]}={b[1]}" for b in BAD])
 @pytest.mark.parametrize("fn", ["count_params", "weight_shapes"])
 def test_bad_config(sub, M, fn, field, value, mentions):
+    props.check_count(sub.count_params, M.gpt2_small(), PUBLISHED["gpt2_small"])  # a valid config is accepted
+    props.check_shapes(sub.weight_shapes, M.gpt2_small())
     cfg = dataclasses.replace(M.gpt2_small(), **{field: value})
     expect_value_error(getattr(sub, fn), cfg, what=f"{fn}(gpt2_small with {field}={value!r})", mentions=mentions)
