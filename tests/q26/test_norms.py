@@ -31,6 +31,16 @@ def _affine(g, n, dtype):
     return (torch.rand(n, generator=g, dtype=dtype) + 0.5, torch.randn(n, generator=g, dtype=dtype))
 
 
+def valid_call(sub, ref, name, eps=None):
+    """One valid call of the function, against the reference: a function that rejects (or ignores) everything
+    earns nothing in the argument tests, which start with it."""
+    g, x = _data((4, 3, 6), torch.float64, seed=99)
+    kw = {} if eps is None else {"eps": eps}
+    params = _affine(g, 3 if name == "batch_norm" else 6, torch.float64)[:1 if name == "rms_norm" else 2]
+    assert_close(getattr(sub, name)(x, *params, **kw), getattr(ref, name)(x, *params, **kw),
+                 f"{name}(x (4, 3, 6){', eps=' + str(eps) if kw else ''}) (valid arguments)")
+
+
 # --- batch norm ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -59,6 +69,7 @@ def test_batch_norm_matches_reference(sub, ref, shape, eps, dtype):
 def test_batch_norm_depends_on_the_batch(sub):
     g, x = _data((8, 3, 4), torch.float64, seed=5)
     gamma, beta = _affine(g, 3, torch.float64)
+    props.matches_torch_batch_norm(sub.batch_norm, x, gamma, beta)  # the right values first
     props.batch_dependent(sub.batch_norm, x, gamma, beta)
 
 
@@ -71,6 +82,9 @@ def test_batch_norm_one_value_per_channel_raises(sub, shape):
                        torch.zeros(shape[1], dtype=torch.float64),
                        what=f"batch_norm(x of shape {shape}) (one value per channel in training)",
                        mentions=("x", "channel", "batch"))
+    two = torch.randn(2, *shape[1:], dtype=torch.float64)  # two values per channel: fine
+    props.matches_torch_batch_norm(sub.batch_norm, two, torch.ones(shape[1], dtype=torch.float64),
+                                   torch.zeros(shape[1], dtype=torch.float64))
 
 
 @pytest.mark.parametrize("args,mentions", [
@@ -78,14 +92,16 @@ def test_batch_norm_one_value_per_channel_raises(sub, shape):
     (((4, 3), 4, 3), ("gamma",)),
     (((4, 3, 2), 3, 2), ("beta",)),
 ])
-def test_batch_norm_bad_arguments(sub, args, mentions):
+def test_batch_norm_bad_arguments(sub, ref, args, mentions):
     shape, n_gamma, n_beta = args
+    valid_call(sub, ref, "batch_norm")
     x = torch.randn(*shape)
     expect_value_error(sub.batch_norm, x, torch.ones(n_gamma), torch.zeros(n_beta),
                        what=f"batch_norm(x {shape}, gamma ({n_gamma},), beta ({n_beta},))", mentions=mentions)
 
 
-def test_batch_norm_negative_eps(sub):
+def test_batch_norm_negative_eps(sub, ref):
+    valid_call(sub, ref, "batch_norm", eps=0.0)  # eps = 0 is allowed
     expect_value_error(sub.batch_norm, torch.randn(4, 3), torch.ones(3), torch.zeros(3), -1e-5,
                        what="batch_norm(..., eps=-1e-5)", mentions=("eps",))
 
@@ -121,6 +137,7 @@ def test_layer_norm_shift_invariant(sub, dtype):
     for seed, shape in enumerate([(4, 8), (2, 3, 6)]):
         g, x = _data(shape, dtype, seed=seed)
         gamma, beta = _affine(g, shape[-1], dtype)
+        props.matches_torch_layer_norm(sub.layer_norm, x, gamma, beta)  # the right values first
         shift = torch.randn(*shape[:-1], 1, generator=g, dtype=dtype) * 5
         props.layer_norm_shift_invariant(sub.layer_norm, x, gamma, beta, shift)
 
@@ -129,6 +146,8 @@ def test_layer_norm_shift_invariant(sub, dtype):
 def test_token_norms_batch_size_one(sub, dtype):
     g, x = _data((5, 3, 8), dtype, seed=11)
     gamma, beta = _affine(g, 8, dtype)
+    props.matches_torch_layer_norm(sub.layer_norm, x, gamma, beta)  # the right values first
+    props.matches_torch_rms_norm(sub.rms_norm, x, gamma)
     props.per_sample(sub.layer_norm, x, gamma, beta, name="layer_norm")
     props.per_sample(sub.rms_norm, x, gamma, name="rms_norm")
 
@@ -138,8 +157,9 @@ def test_token_norms_batch_size_one(sub, dtype):
     (((4, 6), 6, 3), ("beta",)),
     (((), 1, 1), ("x",)),
 ])
-def test_layer_norm_bad_arguments(sub, args, mentions):
+def test_layer_norm_bad_arguments(sub, ref, args, mentions):
     shape, n_gamma, n_beta = args
+    valid_call(sub, ref, "layer_norm")
     expect_value_error(sub.layer_norm, torch.randn(shape), torch.ones(n_gamma), torch.zeros(n_beta),
                        what=f"layer_norm(x {shape}, gamma ({n_gamma},), beta ({n_beta},))", mentions=mentions)
 
@@ -174,22 +194,26 @@ def test_rms_norm_matches_reference(sub, ref, shape, dtype):
 def test_rms_norm_scale_invariant(sub, dtype, c):
     g, x = _data((4, 3, 16), dtype, seed=int(c * 100))
     weight = torch.rand(16, generator=g, dtype=dtype) + 0.5
+    props.matches_torch_rms_norm(sub.rms_norm, x, weight)  # the right values first
     props.rms_norm_scale_invariant(sub.rms_norm, x, weight, c)
 
 
 @pytest.mark.parametrize("args,mentions", [(((4, 6), 5), ("weight",)), (((), 1), ("x",))])
-def test_rms_norm_bad_arguments(sub, args, mentions):
+def test_rms_norm_bad_arguments(sub, ref, args, mentions):
     shape, n = args
+    valid_call(sub, ref, "rms_norm")
     expect_value_error(sub.rms_norm, torch.randn(shape), torch.ones(n),
                        what=f"rms_norm(x {shape}, weight ({n},))", mentions=mentions)
 
 
-def test_layer_norm_negative_eps(sub):
+def test_layer_norm_negative_eps(sub, ref):
+    valid_call(sub, ref, "layer_norm", eps=0.0)  # eps = 0 is allowed
     expect_value_error(sub.layer_norm, torch.randn(4, 3), torch.ones(3), torch.zeros(3), -1e-5,
                        what="layer_norm(..., eps=-1e-5)", mentions=("eps",))
 
 
-def test_rms_norm_negative_eps(sub):
+def test_rms_norm_negative_eps(sub, ref):
+    valid_call(sub, ref, "rms_norm", eps=0.0)  # eps = 0 is allowed
     expect_value_error(sub.rms_norm, torch.randn(4, 3), torch.ones(3), -1.0,
                        what="rms_norm(..., eps=-1.0)", mentions=("eps",))
 
@@ -197,14 +221,15 @@ def test_rms_norm_negative_eps(sub):
 # --- all three ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_inputs_unchanged(sub, dtype):
+def test_inputs_unchanged(sub, ref, dtype):
     g, x = _data((4, 3, 5), dtype, seed=7)
     gamma, beta = _affine(g, 5, dtype)
     gamma3, beta3 = gamma[:3].clone(), beta[:3].clone()
     saved = [t.clone() for t in (x, gamma, beta, gamma3, beta3)]
-    sub.batch_norm(x, gamma3, beta3)
-    sub.layer_norm(x, gamma, beta)
-    sub.rms_norm(x, gamma)
+    # the right values first: leaving the inputs alone by doing nothing earns nothing
+    assert_close(sub.batch_norm(x, gamma3, beta3), ref.batch_norm(x, gamma3, beta3), "batch_norm(x (4, 3, 5))")
+    assert_close(sub.layer_norm(x, gamma, beta), ref.layer_norm(x, gamma, beta), "layer_norm(x (4, 3, 5))")
+    assert_close(sub.rms_norm(x, gamma), ref.rms_norm(x, gamma), "rms_norm(x (4, 3, 5))")
     for before, after, name in zip(saved, (x, gamma, beta, gamma3, beta3), ("x", "gamma", "beta", "gamma", "beta")):
         unchanged(before, after, name)
 
@@ -215,10 +240,12 @@ def test_inputs_unchanged(sub, dtype):
     ("rms_norm", lambda x: (x, torch.ones(5))),
 ])
 @pytest.mark.forbidden
-def test_no_library_norms(sub, name, make):
+def test_no_library_norms(sub, ref, name, make):
     x = torch.randn(4, 3, 5, generator=torch.Generator().manual_seed(0))
     with no_forbidden_calls(sub, name):  # the operators it runs, then the source
-        getattr(sub, name)(*make(x))  # a stub fails here
+        got = getattr(sub, name)(*make(x))  # a stub fails here
+    # right values too: a constant runs no forbidden operator either
+    assert_close(got, getattr(ref, name)(*make(x)), f"{name}(x (4, 3, 5))")
 
 
 # --- trains: gradients
