@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .core import assert_close, fail, tol
+from .core import assert_close, assert_shape, fail, tol
 
 _BN_HINT = ("batch norm: one mean and one BIASED variance per channel (dim 1), taken over the batch AND "
             "every spatial position; y = (x - mean) / sqrt(var + eps) * gamma + beta, gamma/beta along dim 1")
@@ -114,6 +114,10 @@ def batch_dependent(batch_norm, x, gamma, beta) -> None:
         raise ValueError("batch_dependent needs a batch of at least 4 samples")
     whole = batch_norm(x, gamma, beta)
     half = batch_norm(x[: x.shape[0] // 2], gamma, beta)
+    for t, n in ((whole, x.shape[0]), (half, x.shape[0] // 2)):  # NaN is never "different": check it first
+        assert_shape(t, (n, *x.shape[1:]), f"batch_norm of a batch of {n}")
+        if not bool(torch.isfinite(t).all()):
+            fail(f"batch_norm of a batch of {n} (x finite) has NaN or inf values", hint=_BN_HINT)
     if torch.allclose(whole[: half.shape[0]], half, rtol=1e-6, atol=1e-6):
         fail(f"batch_norm gave sample 0 the same output in a batch of {x.shape[0]} and in a batch of "
              f"{half.shape[0]}: the statistics are not taken over the batch", hint=_BN_HINT)
