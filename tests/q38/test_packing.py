@@ -3,6 +3,10 @@
 Packings are compared with the reference on many seeded document lists and checked against the
 properties of next-fit packing; the attention mask is proven by computing attention over a packed row
 (plain torch math, float32 and float64) and over each document alone.
+
+Rubric (grader/rubrics/q38.toml): the argument and inputs-unchanged tests first check a correct answer on
+a valid input next to the bad one; error messages may word things as they like (the document, its
+length, segment ids ...).
 """
 import pytest
 import torch
@@ -73,17 +77,21 @@ def test_pack_edge_cases(sub, ref, docs, max_len):
 def test_pack_leaves_documents_alone(sub):
     docs = random_docs(11, 9, 8)
     before = [list(d) for d in docs]
-    sub.pack_sequences(docs, 8, 0)
+    props.check_packing(sub.pack_sequences, docs, 8, 0)
     assert_equal(docs, before, "the documents after pack_sequences (must be unchanged)")
 
 
+DOC_WORDS = ("seqs", "doc", "empty", "token", "length", "len", "long", "fit", "max_len")
+
+
 @pytest.mark.parametrize("args,mentions", [
-    (([[1, 2, 3], [4, 5, 6, 7, 8]], 4, 0), ("max_len", "seqs")),
-    (([[1, 2]], 0, 0), ("max_len",)),
-    (([[1, 2]], -3, 0), ("max_len",)),
-    (([[1, 2], []], 4, 0), ("seqs", "empty")),
+    (([[1, 2, 3], [4, 5, 6, 7, 8]], 4, 0), DOC_WORDS),
+    (([[1, 2]], 0, 0), ("max_len", "length", "row", "positive")),
+    (([[1, 2]], -3, 0), ("max_len", "length", "row", "positive")),
+    (([[1, 2], []], 4, 0), DOC_WORDS),
 ])
 def test_pack_bad_arguments(sub, args, mentions):
+    props.check_packing(sub.pack_sequences, [[1, 2, 3], [4]], 4, 0)  # the valid call next to the bad one
     expect_value_error(sub.pack_sequences, *args, what=f"pack_sequences{args}", mentions=mentions)
 
 
@@ -191,6 +199,8 @@ def test_cu_seqlens_does_not_merge_rows(sub):
 # --- bad arguments -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fn", ["packed_attention_mask", "packed_loss_mask", "cu_seqlens"])
-def test_float_segment_ids_are_rejected(sub, fn):
+def test_float_segment_ids_are_rejected(sub, ref, fn):
+    seg = torch.tensor([1, 1, 2, 0])
+    assert_equal(getattr(sub, fn)(seg), getattr(ref, fn)(seg), f"{fn}([1, 1, 2, 0]) (the valid call next to the bad one)")
     expect_value_error(getattr(sub, fn), torch.tensor([1.0, 1.0, 2.0]), what=f"{fn}(float segment_ids)",
-                       mentions=("segment_ids",))
+                       mentions=("segment_ids", "segment", "ids", "integer", "int", "dtype", "float"))
