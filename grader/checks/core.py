@@ -144,6 +144,8 @@ def _row_lines(a: torch.Tensor, e: torch.Tensor, where: tuple[int, ...]) -> list
 
 def _near_root(r: float) -> str | None:
     """'√n' or '1/√n' (or 'n', '1/n') when r is such a simple factor, else None."""
+    if not math.isfinite(r):  # a NaN or inf answer: round() would raise inside the check
+        return None
     for value, fmt in ((r, "{}"), (1 / r if r else 0.0, "1/{}")):
         if value <= 1:
             continue

@@ -102,6 +102,8 @@ BAD = [("n_params", 0), ("n_params", -7e9), ("batch", 0), ("batch", -1), ("peak_
 
 @pytest.mark.parametrize("name,value", BAD)
 def test_decode_step_time_bad_arguments(sub, name, value):
+    assert_number(sub.decode_step_time(*list(GOOD.values())[:5], kv_bytes=1e9), roofline(7e9, 8, 312e12, 2e12, 2, 1e9),
+                  "decode_step_time(7e9, 8, 312e12, 2e12, 2, kv_bytes=1e9) (valid arguments)", rel=REL)
     kwargs = dict(GOOD, **{name: value})
     expect_value_error(lambda: sub.decode_step_time(kwargs["n_params"], kwargs["batch"], kwargs["peak_flops"],
                                                     kwargs["mem_bandwidth"], kwargs["bytes_per_param"],
@@ -114,4 +116,6 @@ def test_decode_step_time_bad_arguments(sub, name, value):
                                        ((-312e12, 2e12, 2), "peak_flops"), ((float("nan"), 2e12, 2), "peak_flops"),
                                        ((312e12, float("inf"), 2), "mem_bandwidth"), ((312e12, 2e12, -1), "bytes_per_param")])
 def test_balanced_batch_size_bad_arguments(sub, args, name):
+    assert_number(sub.balanced_batch_size(*A100, 1), 78.0, "balanced_batch_size(312e12, 2e12, 1) (valid arguments)",
+                  rel=REL)
     expect_value_error(sub.balanced_batch_size, *args, what=f"balanced_batch_size{args}", mentions=(name,))
