@@ -43,7 +43,7 @@ def main() -> None:
             secs = median_time(lambda: fn(q, k, v), repeats=3)
             _, stats = measured_call(fn, q, k, v)
             res[name][0].append(secs * 1e3)
-            res[name][1].append((stats["peak_rss_bytes"] or 0) / 2**20)
+            res[name][1].append((stats["peak_bytes"] or 0) / 2**20)
             line.append(f"{name.split(' ')[0]} {secs * 1e3:8.1f} ms {res[name][1][-1]:7.1f} MiB")
         naive_ms = res["naive (full T×T matrix)"][0][-1]
         flash_ms = res["flash reference (tiled, skips masked tiles)"][0][-1]

@@ -1,11 +1,12 @@
-"""How reliable are the timing tests? Run them N times against the references (every run must pass)
-and against the correct-but-slow mutants (every run must fail), on a quiet machine and with the other
-core kept busy, and report false failures, false passes and the measured ratios.
+"""How reliable are the timing tests? Run them N times against the references (every run must pass),
+against the correct-but-slow mutants (``timing = true`` in mutants/qNN.toml; every run must fail) and
+against the dishonest not-flash / no-cache submissions of qa/unfakeable (memoising, self-slowing,
+multi-threaded, multi-process: every run must fail), on a quiet machine and with the other core kept
+busy, and report false failures, false passes and the measured ratios.
 
     python benchmarks/timing_reliability.py --runs 20            # quiet, then busy; prints a Markdown table
     python benchmarks/timing_reliability.py --runs 20 --no-busy --no-isolate
-
-A mutant counts as "slow" when it passes every non-timing hidden test (it is correct, only slow).
+    python benchmarks/timing_reliability.py --runs 5 --attacks memoise threads   # chosen attacks only
 """
 from __future__ import annotations
 
@@ -45,13 +46,19 @@ def pytest(qid: str, impl: Path, xml: Path, *extra: str) -> list[junit.Outcome]:
 
 
 def slow_mutants(qids: list[str], work: Path) -> list[tuple[str, str, Path]]:
-    found = []
-    for m in catalog(qids):
-        impl = build(m, work)
-        outs = pytest(m.qid, impl, work / f"{m.qid}_{m.name}_fn.xml", "-m", "not timing")
-        if outs and all(o.status == "passed" for o in outs):
-            found.append((m.qid, m.name, impl))
-    return found
+    """The mutants whose bug only the timing tests see (``timing = true``)."""
+    return [(m.qid, m.name, build(m, work)) for m in catalog(qids) if m.timing]
+
+
+def attacks(names: list[str] | None, work: Path) -> list[tuple[str, str, Path]]:
+    """qa/unfakeable's submissions, one subject per trick and question."""
+    sys.path.insert(0, str(ROOT / "qa"))
+    import test_unfakeable as unfakeable  # noqa: E402 - the attacks and how they are built live there
+    out = []
+    for trick in names if names is not None else unfakeable.TRICKS:
+        impl = unfakeable.build(trick, work / "attacks")
+        out += [(qid, trick, impl) for qid in ("q24", "q36") if (impl / qid).is_dir()]
+    return out
 
 
 def spin() -> None:  # keeps one core busy
@@ -91,6 +98,9 @@ def main() -> int:
     ap.add_argument("--no-isolate", action="store_true", help="run submissions in-process (default: isolated worker)")
     ap.add_argument("--mutants", nargs="*", metavar="QID:NAME",
                     help="time only these mutants (every run must fail), e.g. q36:fa_full_matrix_then_mask")
+    ap.add_argument("--attacks", nargs="*", metavar="TRICK",
+                    help="the qa/unfakeable attacks to time (default: all; give none to skip them)")
+    ap.add_argument("--no-references", action="store_true", help="leave the references out")
     args = ap.parse_args()
     qids = timing_questions()
     rows, problems = [], 0
@@ -101,16 +111,19 @@ def main() -> int:
             mutants = [(m.qid, m.name, build(m, work)) for m in catalog(qids) if m.label in wanted]
         else:
             mutants = slow_mutants(qids, work)
-        print(f"timing tests in {', '.join(qids)}; slow mutants: {', '.join(f'{q}:{n}' for q, n, _ in mutants)}",
-              flush=True)
+        cheats = attacks(args.attacks, work) if args.attacks is None or args.attacks else []
+        print(f"timing tests in {', '.join(qids)}; slow mutants: {', '.join(f'{q}:{n}' for q, n, _ in mutants)}; "
+              f"attacks: {', '.join(f'{q}:{n}' for q, n, _ in cheats)}", flush=True)
         for busy in ([False] if args.no_busy else [True] if args.only_busy else [False, True]):
             spinner = None
             if busy:
                 spinner = mp.Process(target=spin, daemon=True)
                 spinner.start()
             try:
-                subjects = ([] if args.mutants else [(q, "reference", ROOT / "solutions", True) for q in qids]) + \
-                           [(q, f"mutant {n}", impl, False) for q, n, impl in mutants]
+                subjects = ([] if args.mutants or args.no_references else
+                            [(q, "reference", ROOT / "solutions", True) for q in qids]) + \
+                           [(q, f"mutant {n}", impl, False) for q, n, impl in mutants] + \
+                           [(q, f"attack {n}", impl, False) for q, n, impl in cheats]
                 for qid, who, impl, should_pass in subjects:
                     tag = "busy" if busy else "quiet"
                     res, runs_ok = run(f"{tag}_{who.replace(' ', '_')}", qid, impl, args.runs, not args.no_isolate,
@@ -129,8 +142,8 @@ def main() -> int:
             finally:
                 if spinner:
                     spinner.terminate()
-    print("\nA reference run is a false failure when any of its timing tests fails; a slow mutant's run is a false")
-    print("pass when none of them fails (the count is per run of the question's timing tests).\n")
+    print("\nA reference run is a false failure when any of its timing tests fails; a slow mutant's or an attack's")
+    print("run is a false pass when none of them fails (the count is per run of the question's timing tests).\n")
     print("| machine | question | implementation | test | passed | runs wrong | ratio min / median / max | threshold |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:

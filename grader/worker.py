@@ -18,8 +18,7 @@ from typing import Any
 import torch
 
 from . import optrace, wire
-from .loading import ChangedInPlace, SubmissionError, call_on_copies, guard_inputs, is_guarded, load_path, \
-    measured_call
+from .loading import ChangedInPlace, SubmissionError, call_on_copies, guard_inputs, is_guarded, load_path
 from .vjp import vjp_call
 
 # Errors that cross as themselves (the hidden suites test for ValueError and friends).
@@ -292,22 +291,19 @@ class Worker:
         return self.handles[ref]
 
     def do_call(self, msg: tuple, dec: WorkerDecoder) -> None:
-        _, target, args, kwargs, measure = msg
+        _, target, args, kwargs, _ = msg  # the last field is never honoured: only the trusted side measures
         fn = self.target(target)
         if fn is _MISSING:
             return
         guarded = target[0] == "mod" and is_guarded(fn)  # the rule of grader.loading.guard_inputs: by value
         if self.trace is not None:
             fn = optrace.traced(fn, self.trace)
-        run = measured_call if measure else None
-        changed = stats = None
+        changed = None
         try:
             if guarded:
-                result, changed = call_on_copies(fn, args, kwargs, run)
+                result, changed = call_on_copies(fn, args, kwargs)
             else:
-                result = fn(*args, **kwargs) if run is None else run(fn, *args, **kwargs)
-            if measure:
-                result, stats = result
+                result = fn(*args, **kwargs)
         except BaseException as e:  # noqa: BLE001 - everything is reported
             info = self.error_info(e)
             info["generators"] = self._generator_states(dec)
@@ -317,11 +313,7 @@ class Worker:
             self.send(("error", {"kind": "changed", "type": "ChangedInPlace", "message": changed,
                                  "generators": self._generator_states(dec)}))
             return
-        extra = {"generators": self._generator_states(dec)}
-        if stats is not None:
-            extra["stats"] = {"seconds": float(stats.get("seconds") or 0.0),
-                              "peak_rss_bytes": stats.get("peak_rss_bytes")}
-        self.send(("ok", result, extra))
+        self.send(("ok", result, {"generators": self._generator_states(dec)}))
 
     def do_vjp(self, msg: tuple, dec: WorkerDecoder) -> None:
         """Forward and backward here (``grader.vjp``); the trusted side compares the gradients."""

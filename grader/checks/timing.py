@@ -24,7 +24,10 @@ from typing import Callable
 
 import torch
 
-from .core import fail
+from .core import CheckFailure, fail
+
+WORKER_RULE = ("timed and measured calls run alone in a fresh worker that may start no thread and no process: "
+               "torch runs on one thread there, as the trusted side does")
 
 # Every comparison made in this process, as (what, ratio, threshold): read by the timing-reliability
 # tool (benchmarks/timing_reliability.py) to report the measured ratios, not just pass/fail.
@@ -87,7 +90,12 @@ def race(sub, fast: Callable, slow: Callable, make_input: Callable[[], tuple], c
             slow_out = slow(*inp)
             c1, w1 = time.thread_time(), time.perf_counter()
             b = meter.snapshot()
-            fast_out = fast(*inp)
+            try:
+                fast_out = fast(*inp)
+            except (NotImplementedError, CheckFailure):
+                raise
+            except Exception as e:  # noqa: BLE001 - say what the timed call's worker allows
+                fail(f"{(str(e).strip() or type(e).__name__)}\n  ({WORKER_RULE})")
             w2 = time.perf_counter()
             c = meter.snapshot()
             check(inp, fast_out, slow_out)
