@@ -43,34 +43,31 @@ def normalise(name: str) -> str:
     return name[:MAX_NAME_LEN]
 
 
-def _add(names: set[str], name: str) -> None:
-    if len(names) < MAX_NAMES:
-        names.add(normalise(name))
+class _Recorder:
+    """What both modes share: the names seen, and when they count."""
 
-
-class _Functions(TorchFunctionMode):
     def __init__(self, names: set[str], accept: Callable[[], bool]):
         super().__init__()
         self.names, self.accept = names, accept
 
+    def seen(self, func) -> None:
+        if len(self.names) < MAX_NAMES and self.accept():
+            self.names.add(normalise(str(getattr(func, "__name__", "") or "")))
+
+
+class _Functions(_Recorder, TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if self.accept():
-            _add(self.names, str(getattr(func, "__name__", "") or ""))
+        self.seen(func)
         return func(*args, **(kwargs or {}))
 
 
-class _Operators(TorchDispatchMode):
+class _Operators(_Recorder, TorchDispatchMode):
     @classmethod
     def _should_skip_dynamo(cls) -> bool:  # no torch._dynamo wrapper: importing it costs seconds
         return False
 
-    def __init__(self, names: set[str], accept: Callable[[], bool]):
-        super().__init__()
-        self.names, self.accept = names, accept
-
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if self.accept():
-            _add(self.names, str(getattr(func, "__name__", "") or ""))
+        self.seen(func)
         return func(*args, **(kwargs or {}))
 
 
