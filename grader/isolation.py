@@ -945,6 +945,8 @@ class QuestionSession:
         enc = TrustedEncoder(conn)
         try:
             parts = enc.message(request)
+        except wire.WireLimit as e:  # sizes the references never reach: data the submission returned, sent back
+            raise SubmissionError(f"the arguments of {what} are too large to send to the worker: {e}") from None
         except wire.WireError as e:  # the test passed something the boundary cannot carry: the grader's bug
             raise GraderFault(f"{what}: the grader cannot send these arguments to the worker: {e}") from None
         timeout = self.provider.limits.call_timeout
@@ -1076,8 +1078,6 @@ class QuestionSession:
         """Start recording the operators the worker's calls run (``grader.optrace``), or stop and return
         them (None when the worker has no trace: it was restarted, or the submission removed it)."""
         from .forbidden import trace_names
-        if not on and (self.conn is None or not self.conn.alive):
-            return None  # the worker that recorded is gone: no new one just to say so
         conn = self.ensure()
         reply, enc, errors = self._exchange(conn, ("trace", bool(on)), "the operator trace")
         value, _ = self._result(reply, enc, errors, "the operator trace")

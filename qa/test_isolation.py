@@ -216,6 +216,18 @@ def add_one_in_place(x):
     x.add_(1)
 
 
+def add_zero_in_place(x):
+    x.add_(0)  # changes no value
+    return x.sum()
+
+
+def nested(n):
+    out = []
+    for _ in range(n):
+        out = [out]
+    return out
+
+
 def append_99(items, table):
     items.append(99)
     table["new"] = [1, 2]
@@ -400,6 +412,18 @@ def test_in_place_changes_fail_the_call_and_never_reach_the_caller(sub):
     y = torch.zeros(3)
     sub.echo(y)
     assert torch.equal(y, torch.zeros(3))
+    assert sub.add_zero_in_place(torch.ones(4)) == 4  # by value, as in-process: no change, no failure
+
+
+def test_a_result_sent_back_at_the_limits_fails_the_call_not_the_grade(sub):
+    """A reply may be 198 levels deep; sent back inside a request it is over the limit: the submission's
+    data, so that call fails (a GraderFault would stop the whole grade)."""
+    deep = sub.nested(198)
+    with pytest.raises(SubmissionError, match=r"the arguments of echo are too large to send to the worker: data "
+                                              r"nested more than 200 levels deep"):
+        sub.echo(deep)
+    with pytest.raises(SubmissionError, match=r"the reply of nested was too large: data nested more than 200"):
+        sub.nested(199)
 
 
 def test_handles(sub):

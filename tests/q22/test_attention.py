@@ -242,3 +242,34 @@ def test_dot_product_std_bad_arguments(sub):
     expect_value_error(sub.dot_product_std, 4, True, 1, g, what="dot_product_std(..., n_samples=1)",
                        mentions=("n_samples",))
 
+
+# --- trains: gradients
+from grader.checks import grad  # noqa: E402
+
+
+@pytest.mark.parametrize("lead,t_q,t_k,mask", [((), 4, 4, "none"), ((2,), 3, 6, "causal"), ((2, 2), 4, 5, "padding")])
+def test_grad_scaled_dot_product_attention(sub, ref, lead, t_q, t_k, mask):
+    """Gradients w.r.t. q, k, v for a cotangent on both outputs; a padded key gets exactly zero gradient."""
+    q, k, v = grad.f64(*lead, t_q, 4, seed=1), grad.f64(*lead, t_k, 4, seed=2), grad.f64(*lead, t_k, 3, seed=3)
+    zero_at = None
+    if mask == "none":
+        m = None
+    elif mask == "causal":
+        m = torch.ones(t_q, t_k, dtype=torch.bool).tril(diagonal=t_k - t_q)
+    else:
+        m = torch.rand(t_q, t_k, generator=torch.Generator().manual_seed(4)) > 0.3
+        m[:, 0] = True  # no query without a key
+        m[:, -1] = False  # the last key is padding: masked for every query
+        padded = torch.zeros(t_k, 1, dtype=torch.bool)
+        padded[-1] = True
+        zero_at = {"k": padded, "v": padded}
+    grad.gradients_match(sub._vjp, ref.scaled_dot_product_attention, (q, k, v, m), wrt=("q", "k", "v"), seed=5,
+                         zero_at=zero_at)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_grad_multi_head_attention(sub, ref, causal):
+    x = grad.f64(2, 5, 8, seed=6)
+    w_q, w_k, w_v, w_o = (grad.f64(8, 8, seed=7 + i, scale=8 ** -0.5) for i in range(4))
+    grad.gradients_match(sub._vjp, ref.multi_head_attention, (x, w_q, w_k, w_v, w_o, 2, causal),
+                         wrt=("x", "w_q", "w_k", "w_v", "w_o"), seed=11)

@@ -146,3 +146,16 @@ def test_missing_generator(sub, ref):
     expect_value_error(sub.input_grad_norm, 3, True, None, what="input_grad_norm(3, True, None)",
                        mentions=("generator",))
 
+
+# --- trains: gradients
+from grader.checks import grad  # noqa: E402
+
+
+@pytest.mark.parametrize("block", ["residual", "pre_norm_block", "post_norm_block"])
+@pytest.mark.parametrize("shape", [(6,), (2, 3, 5)])
+def test_grad_blocks(sub, ref, block, shape):
+    """d(block)/dx for the trusted sublayer and norm (in the isolated grader they take part in autograd as
+    callbacks): the identity path and the sublayer's path must both carry the gradient."""
+    x, f, norm = _inputs(shape, torch.float64, 6)
+    args = (x, f) if block == "residual" else (x, f, norm)
+    grad.gradients_match(sub._vjp, getattr(ref, block), args, wrt=("x",), seed=7)

@@ -5,7 +5,6 @@ import torch
 
 from grader.checks import assert_close, expect_value_error, unchanged
 from grader.checks import q26 as props
-from grader.checks.grad import gradients_match
 from grader.forbidden import no_forbidden_calls
 
 DTYPES = [torch.float32, torch.float64]

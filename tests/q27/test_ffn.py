@@ -234,3 +234,28 @@ def test_ffn_params_bad_arguments(sub, ref, args, mentions):
     assert_equal(sub.ffn_params(16, 64, args[2]), ref.ffn_params(16, 64, args[2]), f"ffn_params(16, 64, {args[2]})")
     expect_value_error(sub.ffn_params, *args, what=f"ffn_params{args} (sizes must be positive ints)",
                        mentions=mentions)
+
+
+# --- trains: gradients
+from grader.checks import grad  # noqa: E402
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_grad_gelu(sub, ref, approximate):
+    grad.gradients_match(sub._vjp, ref.gelu, (grad.f64(3, 7, seed=1, scale=2.0), approximate), wrt=("x",), seed=2)
+
+
+@pytest.mark.parametrize("activation,biases", [("gelu", True), ("relu", False)])
+def test_grad_ffn(sub, ref, activation, biases):
+    x, w1, w2 = grad.f64(2, 3, 4, seed=3), grad.f64(4, 6, seed=4, scale=0.5), grad.f64(6, 5, seed=5, scale=0.4)
+    b1, b2 = (grad.f64(6, seed=6), grad.f64(5, seed=7)) if biases else (None, None)
+    wrt = ("x", "w1", "b1", "w2", "b2") if biases else ("x", "w1", "w2")
+    grad.gradients_match(sub._vjp, ref.ffn, (x, w1, b1, w2, b2, activation), wrt=wrt, seed=8)
+
+
+@pytest.mark.parametrize("lead", [(5,), (2, 3)])
+def test_grad_swiglu_ffn(sub, ref, lead):
+    x = grad.f64(*lead, 4, seed=9)
+    w_gate, w_up, w_down = grad.f64(4, 6, seed=10, scale=0.5), grad.f64(4, 6, seed=11, scale=0.5), grad.f64(6, 4, seed=12, scale=0.4)
+    grad.gradients_match(sub._vjp, ref.swiglu_ffn, (x, w_gate, w_up, w_down), wrt=("x", "w_gate", "w_up", "w_down"),
+                         seed=13)

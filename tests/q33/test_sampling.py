@@ -377,3 +377,23 @@ def test_softmax_is_a_distribution(sub):
                  hint="normalise over the last dim (the vocabulary)")
     assert_equal(int(got.argmax(-1).ne(logits.argmax(-1)).sum()), 0, "rows whose argmax moved under softmax")
     assert_close(sub.log_softmax(logits, temperature=0.8).exp(), got, "log_softmax(...).exp() against softmax(...)")
+
+
+# --- trains: gradients
+from grader.checks import grad  # noqa: E402
+
+
+@pytest.mark.parametrize("temperature,scale", [(1.0, 1.0), (0.7, 1.0), (1.0, 50.0)])
+def test_grad_log_softmax(sub, ref, temperature, scale):
+    logits = grad.f64(3, 6, seed=1, scale=scale)
+    grad.gradients_match(sub._vjp, ref.log_softmax, (logits, temperature), wrt=("logits",), seed=2)
+
+
+@pytest.mark.parametrize("ignore_index", [-100, 0])
+@pytest.mark.parametrize("lead", [(7,), (3, 5)])
+def test_grad_cross_entropy(sub, ref, lead, ignore_index):
+    """d(loss)/d(logits); the rows of ignored targets get exactly zero gradient."""
+    logits = grad.f64(*lead, 9, seed=3 + len(lead))
+    targets = _targets(len(lead), lead, 9, ignore_index)
+    grad.gradients_match(sub._vjp, ref.cross_entropy, (logits, targets, ignore_index), wrt=("logits",), seed=4,
+                         zero_at={"logits": (targets == ignore_index).unsqueeze(-1)})

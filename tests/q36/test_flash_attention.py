@@ -250,3 +250,14 @@ def test_flash_memory_far_below_full_matrix(sub):
     if stats is None:
         pytest.skip("not measured: this machine does not report a process's peak memory")
     print(f"peak growth: {stats['peak_bytes'] / 2**20:.1f} MiB ({stats['how']})")
+
+
+# --- trains: gradients
+from grader.checks import grad  # noqa: E402
+
+
+@pytest.mark.parametrize("t_q,t_k,block,causal", [(7, 7, 3, True), (4, 9, 4, True), (6, 5, 2, False)])
+def test_grad_flash_attention(sub, ref, t_q, t_k, block, causal):
+    """Autograd through the tiles (running max, rescaling) gives attention's gradients w.r.t. q, k, v."""
+    q, k, v = grad.f64(2, t_q, 4, seed=1, scale=2.0), grad.f64(2, t_k, 4, seed=2, scale=2.0), grad.f64(2, t_k, 4, seed=3)
+    grad.gradients_match(sub._vjp, ref.flash_attention, (q, k, v, causal, block), wrt=("q", "k", "v"), seed=4)
