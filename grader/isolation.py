@@ -1078,6 +1078,8 @@ class QuestionSession:
         """Start recording the operators the worker's calls run (``grader.optrace``), or stop and return
         them (None when the worker has no trace: it was restarted, or the submission removed it)."""
         from .forbidden import trace_names
+        if not on and (self.conn is None or not self.conn.alive):
+            return None  # the worker that recorded is gone: no new one just to say so
         conn = self.ensure()
         reply, enc, errors = self._exchange(conn, ("trace", bool(on)), "the operator trace")
         value, _ = self._result(reply, enc, errors, "the operator trace")
