@@ -30,6 +30,8 @@ def log_softmax(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
     """Mean negative log-likelihood: logits [..., V], targets [...] (integer ids) -> 0-dim tensor.
 
+    int64 targets must work; another integer dtype either gives the same loss or is a ValueError naming targets.
+
     The mean is over the targets != ignore_index only; if every target is ignored the result is NaN
     (0/0), as with torch. A target outside [0, V) that is not ignore_index, or targets whose shape is
     not logits.shape[:-1], is a ValueError.

@@ -55,6 +55,7 @@ def test_masked_logits(sub, dtype):
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan")])
 def test_softmax_bad_temperature(sub, bad):
     logits = torch.zeros(3)
+    props.matches_torch_softmax(sub.softmax, sub.log_softmax, _randn(2, 2, 5), temperature=0.5)  # valid first
     expect_value_error(sub.softmax, logits, temperature=bad, what=f"softmax(logits, temperature={bad})",
                        mentions=("temperature",))
     expect_value_error(sub.log_softmax, logits, temperature=bad, what=f"log_softmax(logits, temperature={bad})",
@@ -62,6 +63,7 @@ def test_softmax_bad_temperature(sub, bad):
 
 
 def test_softmax_scalar_logits_rejected(sub):
+    props.matches_torch_softmax(sub.softmax, sub.log_softmax, _randn(3, 1, 4))  # a valid [1, V] first
     expect_value_error(sub.softmax, torch.tensor(1.0), what="softmax of a 0-dim tensor (no vocabulary dim)",
                        mentions=("logits",))
 
@@ -115,6 +117,9 @@ def test_cross_entropy_all_ignored_is_nan(sub, ignore_index):
     logits = _randn(5, 2, 4, 6)
     targets = torch.full((2, 4), ignore_index)
     kw = {} if ignore_index == -100 else {"ignore_index": ignore_index}
+    one_used = targets.clone()
+    one_used[1, 2] = 5  # a correct loss first: one target used, the mean over it alone
+    props.cross_entropy_matches_torch(sub.cross_entropy, logits, one_used, ignore_index, what="(one target used)")
     got = sub.cross_entropy(logits, targets, **kw)
     assert_shape(got, (), f"cross_entropy with every target = {ignore_index}")
     if not bool(torch.isnan(got)):
@@ -122,20 +127,34 @@ def test_cross_entropy_all_ignored_is_nan(sub, ignore_index):
              hint="the mean over zero targets is 0/0 = NaN, as in torch; do not divide by the number of positions")
 
 
-@pytest.mark.parametrize("dtype", [torch.int32, torch.int16])
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.int8, torch.uint8])
 def test_cross_entropy_other_integer_targets(sub, dtype):
-    """Targets may be any integer dtype (gather needs int64: convert them)."""
+    """int64 targets must work; another integer dtype gives the same loss or a ValueError naming the targets
+    (torch's own cross_entropy refuses int32 and int16), never another error (gather refuses int16 indices)."""
     logits = _randn(12, 3, 5, 7)
     targets = _targets(12, (3, 5), 7, -100)
     expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 7), targets.reshape(-1))
-    assert_close(sub.cross_entropy(logits, targets.to(dtype)), expected,
-                 f"cross_entropy(logits [3, 5, 7], {dtype} targets [3, 5])",
-                 hint="targets are integer ids of any integer dtype; index with targets.long()")
+    assert_close(sub.cross_entropy(logits, targets), expected, "cross_entropy(logits [3, 5, 7], int64 targets [3, 5])")
+    call = f"cross_entropy(logits [3, 5, 7], {dtype} targets [3, 5])"
+    try:
+        got = sub.cross_entropy(logits, targets.to(dtype))
+    except ValueError as e:
+        if "target" not in str(e).lower():
+            fail(f"{call} raised ValueError({str(e)!r}); a refusal must name the targets")
+        return
+    except NotImplementedError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a crash inside the computation is neither answer
+        fail(f"{call} raised {type(e).__name__}: {str(e)[:120]}",
+             hint="convert integer ids with targets.long() (gather wants int64), or refuse the dtype with a "
+                  "ValueError naming targets")
+    assert_close(got, expected, call, hint="the same ids in another integer dtype are the same targets")
 
 
 @pytest.mark.parametrize("case", ["shape", "float_targets", "too_big", "negative"])
 def test_cross_entropy_bad_targets(sub, case):
     logits = torch.zeros(2, 3, 5)
+    props.cross_entropy_matches_torch(sub.cross_entropy, _randn(4, 2, 3, 5), torch.tensor([[0, 4, 2], [1, 1, 3]]))
     targets = {"shape": torch.zeros(2, 4, dtype=torch.long), "float_targets": torch.zeros(2, 3),
                "too_big": torch.tensor([[0, 1, 5], [0, 0, 0]]), "negative": torch.tensor([[0, -1, 2], [0, 0, 0]])}[case]
     expect_value_error(sub.cross_entropy, logits, targets, what=f"cross_entropy with bad targets ({case})",
@@ -195,7 +214,10 @@ def test_sampling_probs_temperature_zero_is_one_hot(sub, dtype):
 @pytest.mark.parametrize("kwargs,mentions", [
     ({"temperature": -1.0}, ("temperature",)), ({"top_k": -1}, ("top_k",)), ({"top_k": 2.5}, ("top_k",)),
     ({"top_p": 0.0}, ("top_p",)), ({"top_p": 1.5}, ("top_p",)), ({"top_p": -0.2}, ("top_p",))])
-def test_sampling_probs_bad_arguments(sub, kwargs, mentions):
+def test_sampling_probs_bad_arguments(sub, ref, kwargs, mentions):
+    logits = _randn(6, 2, 5)
+    assert_close(sub.sampling_probs(logits, 0.8, 2, 0.9), ref.sampling_probs(logits, 0.8, 2, 0.9),
+                 "sampling_probs(logits [2, 5], temperature=0.8, top_k=2, top_p=0.9) (valid arguments)")
     expect_value_error(sub.sampling_probs, torch.zeros(2, 5), **kwargs, what=f"sampling_probs(logits, {kwargs})",
                        mentions=mentions)
 
@@ -249,6 +271,9 @@ def test_generator_drives_the_draws(sub):
     ((torch.zeros(4),), {"temperature": -0.5}, ("temperature",)), ((torch.zeros(4),), {"top_p": 0.0}, ("top_p",)),
     ((torch.zeros(4),), {"top_k": -2}, ("top_k",))], ids=["0-dim", "3-dim", "T<0", "p=0", "k<0"])
 def test_sample_bad_arguments(sub, args, kwargs, mentions):
+    logits = _randn(7, 3, 5)
+    assert_close(sub.sample(logits, temperature=0.0), logits.argmax(-1), "sample(logits [3, 5], temperature=0) "
+                 "(valid arguments)", hint="temperature 0 is greedy")
     expect_value_error(sub.sample, *args, **kwargs, what=f"sample(logits {tuple(args[0].shape)}, {kwargs})",
                        mentions=mentions)
 
@@ -258,13 +283,16 @@ def test_sample_bad_arguments(sub, args, kwargs, mentions):
 # False-failure bound. Each statistical test makes ONE call of sample on logits [N, V] (a few row
 # distributions interleaved) and fails only if (a) a token of probability 0 is drawn — impossible for a
 # correct sampler — or (b) the Pearson chi-square statistic of the counts against the exact truncated
-# distribution (from the reference, in float64) exceeds its chi-square quantile at significance 1e-7.
+# distribution (from the reference, in float64) exceeds its chi-square quantile at significance 1e-7, or
+# (c) falls below its lower 1e-8 quantile (a fit too perfect for independent draws; only where that quantile
+# spans >= 5 counts per cell, so the lattice of counts cannot decide it: not for df = 2).
 # Every kept token's expected count is >= 5100 (props.MIN_EXPECTED enforces >= 1000), where the Pearson
 # statistic follows its chi-square law closely (measured with torch.multinomial, 20000 runs at expected
 # counts as low as 94: rejection rates 0.0993 / 0.0092 / 0.00115 / 0.0001 at significance 0.1 / 0.01 /
 # 0.001 / 1e-4), so a correct sampler — whatever order it consumes random numbers in — fails a test with
-# probability <= 1e-7, and this suite's 4 statistical tests together with probability <= 4e-7 < 1e-6. Every top-p prefix mass is >= 0.02 away from p, so float32/float64 rounding
-# cannot change the kept set.
+# probability <= 1.1e-7, and this suite's 5 statistical tests (the independence test computes two
+# statistics) together with probability <= 6.6e-7 < 1e-6. Every top-p prefix mass is >= 0.02 away from p,
+# so float32/float64 rounding cannot change the kept set.
 #
 # Power ("fails every time"), from the mutants in mutants/q33.toml, computed per test below: a mutant
 # that keeps a token the reference cuts draws it with probability q_out per row, so it escapes the exact
@@ -350,6 +378,23 @@ def test_sample_temperature_only(sub, ref):
     """
     rows = torch.tensor([[1.0, 0.5, 0.0, -0.5, -1.0, 0.2], [0.3, -0.2, 0.8, 0.0, -1.0, 0.5]], dtype=torch.float64)
     _run(sub, ref, rows, torch.float32, seed=404, temperature=2.0, top_k=None, top_p=None)
+
+
+def test_sample_draws_are_independent(sub, ref):
+    """Rows are independent draws, checked directly: two row distributions p = [0.5, 0.3, 0.2] and
+    q = [0.2, 0.35, 0.45] interleaved, 120 000 rows in one call; the 60 000 neighbouring pairs (2j, 2j + 1)
+    against p ⊗ q (df = 8, quantile 48.0) and the 60 000 pairs half a batch apart (i, i + 60 000) against
+    p ⊗ p and q ⊗ q (df = 16, quantile 64.2); every expected pair count >= 1200. The reference and an
+    inverse-CDF sampler (one fresh uniform per row) passed 30 other seeds each (statistics near their df).
+
+    Mutant (mutants/q33.toml sample_weyl_sequence): one uniform u stepped by the golden ratio, u + i·φ mod 1,
+    passes every marginal test above on its own, but neighbouring draws are a function of each other: the
+    pairs sit on a few cells, chi-square ~4·10^4. Its marginal counts are also too perfect (chi-square ~0.001
+    where df = 6 .. 10 stays above 0.008 .. 0.13 but for 1e-8 of correct samplers).
+    """
+    rows = torch.stack([_logp([0.5, 0.3, 0.2]), _logp([0.2, 0.35, 0.45])])
+    props.draws_are_independent(sub.sample, rows, ref.sampling_probs(rows, 1.0, None, None), n_per_group=60_000,
+                                seed=505, temperature=1.0)
 
 
 # --- forbidden shortcuts ----------------------------------------------------------------------------------
