@@ -831,8 +831,8 @@ class WorkerConn:
             if not isinstance(grad, torch.Tensor) or grad.shape != out.shape or not grad.is_floating_point():
                 raise TypeError(f"a gradient of shape {tuple(out.shape)} was expected")
             with torch.enable_grad():
-                grads = torch.autograd.grad(out, leaves, grad.detach().to(out.dtype), retain_graph=True,
-                                            allow_unused=True)
+                grads = torch.autograd.grad((out * grad.detach().to(out.dtype)).sum(), leaves, retain_graph=True,
+                                            allow_unused=True)  # as grad_outputs=grad (see grader.vjp)
             parts = TrustedEncoder(self).message(("reply", [None if g is None else g.detach() for g in grads]))
         except Exception as e:  # noqa: BLE001 - the worker's backward fails with this message
             parts = wire.Encoder().message(("raise", "RuntimeError", f"the grader's callable could not go "
