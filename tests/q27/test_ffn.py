@@ -163,12 +163,12 @@ def test_ffns_are_position_wise(sub, dtype):
 def test_ffn_bad_arguments(sub, ref, bad, mentions):
     args = {"x": torch.randn(3, 8), "w1": torch.randn(8, 16), "b1": torch.randn(16), "w2": torch.randn(16, 8),
             "b2": torch.randn(8), "activation": "relu"}
+    assert_close(sub.ffn(*args.values()), ref.ffn(*args.values()), "ffn with valid arguments (x (3, 8), w1 (8, 16), "
+                 "b1 (16,), w2 (16, 8), b2 (8,), \"relu\")", hint="the valid call must work before the bad ones fail")
     args[bad] = {"w1": torch.randn(7, 16), "b1": torch.randn(8), "w2": torch.randn(8, 8), "b2": torch.randn(16),
                  "activation": "tanh"}[bad]
     shapes = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else v for k, v in args.items()}
     expect_value_error(sub.ffn, *args.values(), what=f"ffn with {bad} wrong ({shapes})", mentions=mentions)
-    assert_close(sub.ffn(*args.values()), ref.ffn(*args.values()), "ffn with valid arguments (x (3, 8), w1 (8, 16), "
-                 "b1 (16,), w2 (16, 8), b2 (8,), \"relu\")", hint="the valid call must work before the bad ones fail")
 
 
 # --- SwiGLU FFN ---------------------------------------------------------------------------------
@@ -204,13 +204,13 @@ def test_swiglu_square_weights(sub, ref, dtype):
 def test_swiglu_bad_arguments(sub, ref, bad, mentions):
     args = {"x": torch.randn(3, 8), "w_gate": torch.randn(8, 16), "w_up": torch.randn(8, 16),
             "w_down": torch.randn(16, 8)}
+    assert_close(sub.swiglu_ffn(*args.values()), ref.swiglu_ffn(*args.values()),
+                 "swiglu_ffn with valid arguments (x (3, 8), w_gate/w_up (8, 16), w_down (16, 8))",
+                 hint="the valid call must work before the bad ones fail")
     args[bad] = {"w_gate": torch.randn(5, 16), "w_up": torch.randn(8, 12), "w_down": torch.randn(12, 8)}[bad]
     shapes = {k: tuple(v.shape) for k, v in args.items()}
     expect_value_error(sub.swiglu_ffn, *args.values(), what=f"swiglu_ffn with {bad} wrong ({shapes})",
                        mentions=mentions)
-    assert_close(sub.swiglu_ffn(*args.values()), ref.swiglu_ffn(*args.values()),
-                 "swiglu_ffn with valid arguments (x (3, 8), w_gate/w_up (8, 16), w_down (16, 8))",
-                 hint="the valid call must work before the bad ones fail")
 
 
 # --- parameter counts ---------------------------------------------------------------------------
