@@ -44,7 +44,8 @@ def _body(kind: str, fn: ast.FunctionDef, in_class: bool) -> list[ast.stmt]:
         return ast.parse("\n".join([f"self.{n} = {n}" for n in names] or ["pass"])).body
     doc = [fn.body[0]] if fn.body and isinstance(fn.body[0], ast.Expr) and \
         isinstance(getattr(fn.body[0], "value", None), ast.Constant) else []
-    first_tensor = " or ".join([f"({n} if isinstance({n}, torch.Tensor) else None)" for n in names]) or "None"
+    first_tensor = (f"next((v for v in ({', '.join(names)},) if isinstance(v, torch.Tensor)), None)"
+                    if names else "None")
     if kind == "raise":
         code = f"raise ValueError({' '.join(names)!r})"
     elif kind == "constant":
