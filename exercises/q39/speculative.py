@@ -21,7 +21,9 @@ def speculative_step(target_probs: torch.Tensor, draft_probs: torch.Tensor, draf
     For i = 0, 1, ...: accept x_i with probability min(1, p_i(x_i) / q_i(x_i)) (one uniform draw);
     at the first rejection emit a sample from norm(max(0, p_i - q_i)) and stop. If every draft is
     accepted, emit a bonus token sampled from p_gamma. So 1 .. gamma+1 tokens come back.
-    Shapes that do not fit together are a ValueError naming the argument.
+    Shapes that do not fit together are a ValueError naming the argument. Draw every random number
+    fresh from generator (torch.rand / torch.multinomial with generator=...): successive calls must be
+    independent samples, not a quasi-random sequence.
     The one fact: with this rule each emitted token is distributed exactly as the target's.
     """
     raise NotImplementedError

@@ -21,6 +21,7 @@ the threshold. The numbers for the p, q used by the suites are in their docstrin
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 
 import torch
@@ -147,6 +148,131 @@ def check_step_distribution(speculative_step, *, n_trials: int, seed: int, dtype
         fail(f"{what} emitted {got:.3f} tokens per call on average over {n_trials} calls; expected "
              f"1 + b0 + b0*b1 = {mean_len:.3f} (b_i = sum(min(p_i, q_i)) is the acceptance rate; "
              f"allowed deviation {t:.3f})", hint)
+
+
+# --- independence: every draw fresh, no quasi-random sequence ----------------------------------------------
+#
+# The chi-square tests above reject a distribution that is too far from the target's. A sampler that draws
+# from a low-discrepancy sequence (u, u + phi, u + 2 phi, ... mod 1) instead of fresh random numbers has the
+# right frequencies, fits them TOO well, and its successive draws depend on each other; it passes them.
+# Two more seeded checks, each with a proven false-failure probability, catch it:
+#  - pairs: successive draws (t_2m, t_2m+1) must be distributed as p x p (16 cells; Bernstein as above);
+#  - too perfect: split the draws into blocks of BLOCK; for each block, Pearson's X^2 is at most
+#    t_low with an exactly computed probability pi_low <= 0.2 (enumerating every multinomial outcome of
+#    one block, no approximation); blocks are independent for a correct sampler, so the number of such
+#    "too perfect" blocks is Binomial(B, pi_low), and the check fails when it reaches K with
+#    P(Binomial(B, pi_low) >= K) < delta (computed exactly). A Weyl sequence makes nearly every block
+#    too perfect (measured: 50 of 50, against K = 27 and about 10 for a correct sampler).
+
+BLOCK = 40
+INDEPENDENCE_PROBS = [0.35, 0.25, 0.20, 0.20]
+
+
+@functools.lru_cache(maxsize=None)
+def too_perfect_bound(probs: tuple[float, ...], m: int, target: float = 0.2) -> tuple[float, float]:
+    """(t_low, pi_low): a cut t_low with P(X^2 <= t_low) = pi_low <= target, exactly, for Pearson's X^2 of
+    one block of m draws from probs (pi_low as close to target as the outcomes allow)."""
+    lf = [math.lgamma(k + 1) for k in range(m + 1)]
+    log_w = [[k * math.log(p) - lf[k] for k in range(m + 1)] for p in probs]   # count k in cell j
+    term = [[(k - m * p) ** 2 / (m * p) for k in range(m + 1)] for p in probs]  # its share of X^2
+    outcomes: list[tuple[float, float]] = []  # (X^2, probability) of every outcome of the block
+
+    def fill(j: int, left: int, log_sum: float, x2: float) -> None:
+        if j == len(probs) - 1:
+            outcomes.append((x2 + term[j][left], math.exp(lf[m] + log_sum + log_w[j][left])))
+            return
+        for k in range(left + 1):
+            fill(j + 1, left - k, log_sum + log_w[j][k], x2 + term[j][k])
+
+    fill(0, m, 0.0, 0.0)
+    outcomes.sort()
+    pi_low, i = 0.0, 0
+    while i < len(outcomes):  # outcomes with (nearly) equal X^2 come in or out together
+        j, mass = i, 0.0
+        while j < len(outcomes) and outcomes[j][0] <= outcomes[i][0] + 1e-9:
+            mass += outcomes[j][1]
+            j += 1
+        if pi_low + mass > target:
+            break
+        pi_low, i = pi_low + mass, j
+    # the cut sits halfway to the next X^2 value, so rounding never moves a block across it
+    return (outcomes[i - 1][0] + outcomes[i][0]) / 2 if i else -1.0, pi_low
+
+
+def binomial_tail_index(n: int, pi: float, delta: float) -> int:
+    """The smallest K with P(Binomial(n, pi) >= K) < delta (exact sum)."""
+    tail = 0.0
+    for k in range(n, -1, -1):
+        tail += math.comb(n, k) * pi ** k * (1 - pi) ** (n - k)
+        if tail >= delta:
+            return k + 1
+    return 0
+
+
+def check_fresh_draws(tokens: list[int], probs: list[float], delta: float, what: str, hint: str) -> None:
+    """tokens, drawn one per call, are distributed as probs, pairwise independent, and not too perfect."""
+    V = len(probs)
+    counts = [tokens.count(k) for k in range(V)]
+    check_distribution(counts, probs, delta / 3, what, hint)
+    pair_counts = [0] * (V * V)
+    for a, b in zip(tokens[0::2], tokens[1::2]):
+        pair_counts[a * V + b] += 1
+    pair_probs = [pa * pb for pa in probs for pb in probs]
+    x2 = chi_square(pair_counts, pair_probs)
+    limit = bernstein_threshold(pair_probs, sum(pair_counts), delta / 3)
+    if x2 > limit:
+        fail(f"{what}: successive calls are not independent: over {sum(pair_counts)} pairs of calls the pairs of "
+             f"tokens give chi-square {x2:.1f} against p x p, above {limit:.1f} (a correct implementation exceeds "
+             f"this with probability < {delta / 3:.0e})", hint)
+    t_low, pi_low = too_perfect_bound(tuple(probs), BLOCK)
+    n_blocks = len(tokens) // BLOCK
+    too_good = sum(chi_square([tokens[b * BLOCK:(b + 1) * BLOCK].count(k) for k in range(V)], probs) <= t_low
+                   for b in range(n_blocks))
+    k_max = binomial_tail_index(n_blocks, pi_low, delta / 3)
+    if too_good >= k_max:
+        fail(f"{what} fits the target too well to be random: in {too_good} of {n_blocks} blocks of {BLOCK} calls the "
+             f"counts are closer to the expected ones (chi-square <= {t_low:.3f}) than fresh random draws are in "
+             f"{pi_low:.0%} of blocks; {k_max} or more such blocks happen with probability < {delta / 3:.0e}", hint)
+
+
+# Each scenario: one token per call comes from the sampler alone, distributed as INDEPENDENCE_PROBS.
+#   bonus_only:        gamma = 0, p_0 = probs: the bonus token.
+#   bonus_after_draft: gamma = 1, p_0 = q_0 (the draft is accepted for sure), p_1 = probs: the bonus token.
+#   residual:          gamma = 1, q_0 one-hot on token 4 (V = 5), p_0 = probs with p_0(4) = 0: the draft is
+#                      rejected for sure and the residual max(0, p_0 - q_0) = p_0 is sampled.
+INDEPENDENCE_SCENARIOS = ("bonus_only", "bonus_after_draft", "residual")
+
+
+def check_step_draws_fresh(speculative_step, *, scenario: str, n_trials: int, seed: int,
+                           delta: float = 1e-6) -> None:
+    """n_trials calls with one generator object: the sampled token is distributed as INDEPENDENCE_PROBS,
+    independent from call to call, and not too perfect (check_fresh_draws)."""
+    probs = INDEPENDENCE_PROBS
+    if scenario == "bonus_only":
+        p, q, x, at = torch.tensor([probs], dtype=torch.float64), torch.zeros(0, 4, dtype=torch.float64), [], 0
+    elif scenario == "bonus_after_draft":
+        row = [0.1, 0.2, 0.3, 0.4]
+        p, q, x, at = torch.tensor([row, probs], dtype=torch.float64), torch.tensor([row], dtype=torch.float64), [2], 1
+    elif scenario == "residual":
+        p = torch.tensor([probs + [0.0], [0.2] * 5], dtype=torch.float64)
+        q, x, at = torch.tensor([[0.0, 0.0, 0.0, 0.0, 1.0]], dtype=torch.float64), [4], 0
+    else:
+        raise AssertionError(scenario)
+    what = f"speculative_step ({scenario.replace('_', ' ')} scenario, {n_trials} calls with one generator)"
+    g = torch.Generator().manual_seed(seed)
+    drafts = torch.tensor(x, dtype=torch.long)
+    with one_thread():
+        outputs = [speculative_step(p, q, drafts.clone(), g) for _ in range(n_trials)]
+    tokens = []
+    for out in outputs:
+        if not isinstance(out, torch.Tensor) or out.dim() != 1 or out.dtype != torch.long or len(out) != at + 1 \
+                or out[:at].tolist() != x[:at] or not 0 <= int(out[at]) < len(probs):
+            fail(f"{what}: drafts {x} gave {out!r}; expected {x[:at]} followed by one token in [0, {len(probs)})",
+                 hint="a draft with p == q is always accepted; one with p = 0 is always rejected")
+        tokens.append(int(out[at]))
+    check_fresh_draws(tokens, probs, delta, what,
+                      hint="draw every random number fresh from the generator (torch.rand / torch.multinomial with "
+                           "generator=...); a quasi-random or stratified sequence is not a sample")
 
 
 def deterministic_cases(speculative_step, dtype=torch.float64) -> None:

@@ -5,7 +5,11 @@ Cost: every call crosses the process boundary in the grader. The step-distributi
 (float64) and 2000 (float32) calls, ~0.4 s and ~0.3 s in-process; the generate-distribution test makes
 1500 calls that each call back the draft/target about 4 times, ~0.7 s in-process. Through the worker
 (grader --isolate) on this machine under heavy load (load average 15 on 2 cores) a speculative_step
-call cost ~2.5 ms (the generator's 5 KB state travels both ways) and a plain call ~0.5 ms.
+call cost ~2.5 ms (the generator's 5 KB state travels both ways) and a plain call ~0.5 ms. The
+fresh-draws tests add 3 x 1600 calls.
+
+Rubric (grader/rubrics/q39.toml): seeding, inputs-unchanged and bad-argument tests count only together
+with correct values (gated), and every bad-argument test first checks a valid call next to the bad one.
 """
 import math
 
@@ -50,6 +54,18 @@ def test_step_emits_the_target_distribution(sub, dtype, seed, n):
     props.check_step_distribution(sub.speculative_step, n_trials=n, seed=seed, dtype=dtype)
 
 
+@pytest.mark.parametrize("scenario", props.INDEPENDENCE_SCENARIOS)
+def test_step_draws_are_fresh(sub, scenario):
+    """1600 calls with one generator where one token per call comes from the sampler alone (the bonus token
+    with no drafts, the bonus after a surely accepted draft, the residual after a surely rejected one): it is
+    distributed as [.35 .25 .2 .2], successive calls are independent (800 pairs against p x p), and the
+    counts are not too perfect (40 blocks of 40; grader/checks/q39.py). False failure < 1e-6, proven; a
+    sampler reading u + k·phi mod 1 (a Weyl sequence) instead of fresh random numbers fails all three
+    scenarios (every block too perfect), though it passes the chi-square tests above."""
+    props.check_step_draws_fresh(sub.speculative_step, scenario=scenario, n_trials=1600,
+                                 seed=300 + props.INDEPENDENCE_SCENARIOS.index(scenario))
+
+
 def test_step_same_seed_same_tokens(sub):
     p = torch.tensor(props.P_ROWS, dtype=torch.float64)
     q = torch.tensor(props.Q_ROWS, dtype=torch.float64)
@@ -87,8 +103,13 @@ BAD_STEP = [
 ]
 
 
+STEP_WORDS = ("target", "draft", "row", "gamma", "shape", "vocab", "dim", "size", "length", "token", "match")
+
+
 @pytest.mark.parametrize("what,t_shape,d_shape,tokens,mentions", BAD_STEP, ids=[b[0] for b in BAD_STEP])
 def test_step_bad_shapes(sub, what, t_shape, d_shape, tokens, mentions):
+    props.deterministic_cases(sub.speculative_step)  # valid calls next to the bad one
+    mentions = mentions + STEP_WORDS  # any message that says what does not fit
     t = torch.full(t_shape, 1.0 / t_shape[-1], dtype=torch.float64)
     d = torch.full(d_shape, 1.0 / d_shape[-1], dtype=torch.float64)
     expect_value_error(sub.speculative_step, t, d, torch.tensor(tokens), torch.Generator().manual_seed(0),
@@ -119,6 +140,7 @@ def test_expected_tokens_per_step_limits(sub, gamma):
 
 
 def test_expected_tokens_per_step_bad_arguments(sub):
+    assert_number(sub.expected_tokens_per_step(0.5, 2), 1.75, "expected_tokens_per_step(0.5, 2) (the valid call first)")
     expect_value_error(sub.expected_tokens_per_step, 1.5, 3, what="expected_tokens_per_step(1.5, 3)",
                        mentions=("alpha",))
     expect_value_error(sub.expected_tokens_per_step, -0.1, 3, what="expected_tokens_per_step(-0.1, 3)",
@@ -205,6 +227,13 @@ def test_gamma_zero_is_plain_decoding(sub):
                  "speculative_generate(greedy, n_new=6, gamma=0)",
                  hint="with gamma = 0 every step is one target call and its token (the 'bonus' of zero drafts)")
     assert_true(calls[0] <= 6, f"speculative_generate(gamma=0) called the target {calls[0]} times for 6 tokens")
+
+
+def test_gamma_zero_sampling(sub):
+    """gamma = 0 in sampling mode: no drafts, so speculative_step gets empty draft rows (after the greedy
+    gamma = 0 case is right)."""
+    test_gamma_zero_is_plain_decoding(sub)
+    tg, dr, pb = props.greedy_models(10, 16, 0.8)
     soft = [props.trigram_model(tg / 3, pb / 3), props.trigram_model(dr / 3, pb / 3)]
     sampled = sub.speculative_generate(*soft, PROMPT.clone(), 6, 0, generator=torch.Generator().manual_seed(1))
     assert_true(isinstance(sampled, torch.Tensor) and tuple(sampled.shape) == (6,) and sampled.dtype == torch.long
@@ -224,7 +253,7 @@ def test_sampling_keeps_the_target_distribution(sub):
 
 
 def test_sampling_same_seed_same_tokens(sub):
-    tg, dr, pb = props.greedy_models(8, 16, 0.7)
+    tg, dr, pb = props.greedy_models(8, 16, 0.3)  # a draft that often disagrees: many residual draws
     soft = [props.trigram_model(tg / 3, pb / 3), props.trigram_model(dr / 3, pb / 3)]  # flatter: real sampling
 
     def run():
@@ -244,8 +273,10 @@ def test_sampling_same_seed_same_tokens(sub):
 def test_generate_leaves_prompt_alone(sub):
     tg, dr, pb = props.greedy_models(9, 16, 0.8)
     prompt = PROMPT.clone()
-    sub.speculative_generate(props.trigram_model(tg, pb), props.trigram_model(dr, pb), prompt, 10, 3)
+    got = sub.speculative_generate(props.trigram_model(tg, pb), props.trigram_model(dr, pb), prompt, 10, 3)
     unchanged(PROMPT, prompt, "prompt")
+    assert_equal(got, torch.tensor(props.greedy_reference_tokens(props.trigram_model(tg, pb), PROMPT, 10)),
+                 "speculative_generate(greedy, n_new=10, gamma=3)")
 
 
 @pytest.mark.parametrize("prompt,n_new,gamma,mentions", [
@@ -253,6 +284,9 @@ def test_generate_leaves_prompt_alone(sub):
     ([1, 2, 3], 5, -1, ("gamma",))])
 def test_generate_bad_arguments(sub, prompt, n_new, gamma, mentions):
     tg, dr, pb = props.greedy_models(9, 16, 0.8)
+    got = sub.speculative_generate(props.trigram_model(tg, pb), props.trigram_model(dr, pb), PROMPT.clone(), 5, 2)
+    assert_equal(got, torch.tensor(props.greedy_reference_tokens(props.trigram_model(tg, pb), PROMPT, 5)),
+                 "speculative_generate(greedy, n_new=5, gamma=2) (the valid call next to the bad one)")
     expect_value_error(sub.speculative_generate, props.trigram_model(tg, pb), props.trigram_model(dr, pb),
                        torch.tensor(prompt, dtype=torch.long), n_new, gamma,
                        what=f"speculative_generate(prompt={prompt}, n_new={n_new}, gamma={gamma})", mentions=mentions)
