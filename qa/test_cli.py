@@ -44,7 +44,11 @@ def test_gradescope_and_junit_outputs(tmp_path):
     gs, xml = tmp_path / "results.json", tmp_path / "junit.xml"
     llmgrade("grade", "solutions", "--only", "q21", "--quiet", "--gradescope", str(gs), "--junit", str(xml))
     data = json.loads(gs.read_text(encoding="utf-8"))
-    assert data["score"] == get("q21").points and data["tests"][0]["max_score"] == get("q21").points
+    assert data["score"] == get("q21").points
+    parts = [t for t in data["tests"] if t["name"].startswith("q21 ")]
+    assert len(parts) >= 2, "one Gradescope test per rubric part"  # grader/rubrics/q21.toml
+    assert sum(t["max_score"] for t in parts) == pytest.approx(get("q21").points)
+    assert all(t["score"] == t["max_score"] for t in parts)
     assert xml.read_text(encoding="utf-8").count("<testcase") > 10
 
 
