@@ -92,6 +92,9 @@ FLOP_ARGS = [(1, 4, 2, 3), (2, 8, 3, 2), (12, 768, 10, 50), (32, 4096, 1, 1), (3
 @pytest.mark.parametrize("use_cache", [True, False])
 @pytest.mark.parametrize("args", FLOP_ARGS)
 def test_flops_match_reference(sub, ref, args, use_cache):
+    if args[-1] == 0:  # zero new tokens cost nothing: a constant 0 must not earn this case alone
+        assert_number(sub.decode_flops(3, 64, 7, 5, use_cache), ref.decode_flops(3, 64, 7, 5, use_cache),
+                      f"decode_flops(3, 64, 7, 5, {use_cache}) (a non-empty case first)", rel=1e-12)
     assert_number(sub.decode_flops(*args, use_cache), ref.decode_flops(*args, use_cache),
                   f"decode_flops{args + (use_cache,)}", rel=1e-12,
                   hint="count every pass generate_greedy makes (prefill included; the last token is never "
