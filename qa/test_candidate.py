@@ -264,7 +264,7 @@ def test_timing_failure_gives_the_ratio_and_the_usual_cause():
                                         what="cached decoding against uncached", cause="the cache is rebuilt",
                                         repeats=3))
     assert re.match(r"cached decoding against uncached is only [\d.]+x faster \(the trusted slow way \d+ ms, yours "
-                    r"\d+ ms of CPU time, medians of 3 rounds on fresh inputs\); it must be at least 5x faster\n"
+                    r"\d+ ms of CPU time, best of 3 rounds on fresh inputs\); it must be at least 5x faster\n"
                     r"  hint: usually the cache is rebuilt$", msg), msg
 
 
