@@ -8,7 +8,7 @@ computes every tile) plus one trick, in ``qa/unfakeable/<trick>/qNN.py`` (append
 - ``self_slowing``: work wasted only on the path a self-comparison used as its slow side (causal=False, the
   uncached decoding);
 - ``threads``: ``torch.set_num_threads(2)``, heads on a thread pool, a background thread burning the memory
-  bus while the trusted baseline runs;
+  bus while the trusted baseline runs (``threads_tiled``: the same on tiled attention that computes every tile);
 - ``processes``: half the heads in a forked child, a pre-forked process keeping the other core busy;
 - ``forge_memory``: ``grader.worker.measured_call`` / ``grader.loading.measured_call`` replaced, the
   resident high-water mark reset through ``/proc/self/clear_refs``, and the memory test's input (recognised
@@ -35,20 +35,21 @@ BASE = {"q36": "fa_full_matrix_then_mask", "q24": "slow_cache_recomputes_prefix"
 FILES = {"q36": "flash_attention.py", "q24": "kv_generate.py"}
 SPEED_AND_MEMORY = {"q36": ("faster_than_naive", "skips_tiles", "memory"), "q24": ("cache_is_fast",)}
 SELECT = "test_flash_faster_than_naive or test_causal_skips_tiles or test_flash_memory or test_cache_is_faster"
-TRICKS = sorted(p.name for p in HERE.iterdir() if p.is_dir())
+# trick -> (its folder, the mutant each question starts from): threads_tiled is the threads trick on tiled attention
+TRICKS = {p.name: (p.name, BASE) for p in sorted(HERE.iterdir()) if p.is_dir()}
+TRICKS["threads_tiled"] = ("threads", {"q36": "fa_computes_every_tile"})
 
 
 def build(trick: str, dest: Path) -> Path:
+    """A submission folder: for each question, its base mutant, then the trick's common.py and qNN.py."""
     mutants = {(m.qid, m.name): m for m in catalog(["q24", "q36"])}
+    folder, bases = TRICKS[trick]
     root = dest / trick
-    for qid in ("q24", "q36"):
-        extra = HERE / trick / f"{qid}.py"
-        if not extra.exists():
-            continue
-        base = "fa_computes_every_tile" if trick == "threads_tiled" else BASE[qid]
+    for qid, base in bases.items():
+        parts = [HERE / folder / name for name in ("common.py", f"{qid}.py") if (HERE / folder / name).exists()]
         (root / qid).mkdir(parents=True)
-        (root / qid / FILES[qid]).write_text(mutants[(qid, base)].source() + extra.read_text(encoding="utf-8"),
-                                             encoding="utf-8")
+        (root / qid / FILES[qid]).write_text(
+            mutants[(qid, base)].source() + "".join(p.read_text(encoding="utf-8") for p in parts), encoding="utf-8")
     return root
 
 

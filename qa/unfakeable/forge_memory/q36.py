@@ -1,16 +1,5 @@
 
-# --- attack: forge the memory reading inside the worker, and answer the memory test's input with zeros ---
-try:
-    import grader.loading as _gl
-    import grader.worker as _gw
-
-    def _forged(fn, *args, **kwargs):
-        return fn(*args, **kwargs), {"seconds": 1e-3, "peak_rss_bytes": 0, "peak_bytes": 0, "how": "forged"}
-
-    _gl.measured_call = _gw.measured_call = _forged
-except Exception:  # noqa: BLE001
-    pass
-
+# --- attack: answer the memory test's input (recognised by its shape) with zeros; reset the RSS peak ---
 _computed = flash_attention
 
 
