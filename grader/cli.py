@@ -2,6 +2,7 @@
 
     llmgrade grade [SUBMISSION]        hidden suites against a folder shaped like exercises/
     llmgrade grade-many DIR -j 2       every submission under DIR, CSV + HTML summary
+    llmgrade similarity DIR --json OUT every pair of submissions per question, and each with the references
     llmgrade release OUT               the candidate handout (no references, no hidden tests)
     llmgrade progress [EXERCISES]      which questions are not started / failing / passing
     llmgrade hint q21 [LEVEL]          hints in tiers, 中文 and English
@@ -48,12 +49,16 @@ def cmd_grade(args: argparse.Namespace) -> int:
         return 2
     if bar:
         bar.close()
+    from . import narrative
+    narrative.attach(rep)  # report["narrative"]: one line per question, each sentence with its tests
     if args.json:
         grading.write_json(Path(args.json), rep)
     if args.gradescope:
         grading.write_json(Path(args.gradescope), grading.gradescope_results(rep))
     if not args.quiet:
         print(report.table(rep))
+        if not args.no_narrative:
+            print(narrative.section(rep))
     return 0
 
 
@@ -61,6 +66,15 @@ def cmd_grade_many(args: argparse.Namespace) -> int:
     from .many import grade_many
     return grade_many(Path(args.dir), jobs=args.jobs, out=Path(args.out), timing=not args.no_timing,
                       isolate=not args.no_isolate)
+
+
+def cmd_similarity(args: argparse.Namespace) -> int:
+    from .similarity import THRESHOLD, main as similarity_main
+    qids = [q.strip() for q in args.only.split(",")] if args.only else None
+    return similarity_main(Path(args.dir), Path(args.json) if args.json else None,
+                           Path(args.html) if args.html else None, qids,
+                           threshold=THRESHOLD if args.threshold is None else args.threshold,
+                           references=not args.no_references)
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -137,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-isolate", action="store_true", help="run the submission in this process (trusted code only)")
     g.add_argument("--no-timing", action="store_true", help="skip the timing tests")
     g.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    g.add_argument("--no-narrative", action="store_true", help="no per-question narrative after the table")
     g.add_argument("--progress-lines", action="store_true", help=argparse.SUPPRESS)
     g.set_defaults(func=cmd_grade)
 
@@ -147,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--no-isolate", action="store_true", help=argparse.SUPPRESS)
     m.add_argument("--no-timing", action="store_true")
     m.set_defaults(func=cmd_grade_many)
+
+    si = sp.add_parser("similarity", help="flag similar submissions (and copies of the references) for review")
+    si.add_argument("dir", help="a folder of submissions (as for grade-many)")
+    si.add_argument("--json", help="write {\"pairs\": [{question, a, b, similarity, flagged, ...}]}")
+    si.add_argument("--html", help="write the flagged pairs with the matching code highlighted")
+    si.add_argument("--only", help="comma-separated questions")
+    si.add_argument("--threshold", type=float, help="flag pairs at or above this similarity (default 0.5)")
+    si.add_argument("--no-references", action="store_true", help="compare submissions only with each other")
+    si.set_defaults(func=cmd_similarity)
 
     r = sp.add_parser("release", help="write the candidate handout")
     r.add_argument("out")
@@ -172,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-INTERVIEWER_COMMANDS = ("grade", "grade-many", "release", "mutants", "nbgrader-course", "from-notebooks")
+INTERVIEWER_COMMANDS = ("grade", "grade-many", "similarity", "release", "mutants", "nbgrader-course", "from-notebooks")
 
 
 def main(argv: list[str] | None = None) -> int:

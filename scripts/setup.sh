@@ -16,6 +16,6 @@ if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; t
 fi
 echo "== torch"
 "$VENV/bin/python" scripts/install_torch.py
-echo "== the project and its tools (numpy, pytest, pytest-timeout, nbgrader, matplotlib)"
+echo "== the project and its tools (numpy, pytest, pytest-timeout, nbgrader, matplotlib, copydetect)"
 "$VENV/bin/python" -m pip install -q -e ".[dev]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 echo "== ready: $VENV"

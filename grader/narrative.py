@@ -1,0 +1,185 @@
+"""The per-candidate narrative: one line per question an interviewer can paste into a hiring packet.
+
+Built from the graded report alone (``grading.grade``'s dict, or the JSON of ``llmgrade grade --json``),
+deterministically, with no model calls. Every sentence comes from one rubric part (or the question's
+integrity flags) and keeps the tests behind it, so an interviewer can check each claim:
+
+    Q36 (2.75/5): online softmax values correct; ...; flash attention values correct; ...;
+    not faster than naive attention (only 0.74x, needs 2x); ... — knows the recurrence, not the tiling.
+
+The phrasing lives in the question's rubric, ``grader/rubrics/qNN.toml`` (one place per question)::
+
+    [[part]]
+    id = "memory"
+    ...
+    shows = "keeps memory far below the T x T matrix"        # said when the part earns all its points
+    misses = "builds the full T x T score matrix"            # said when it earns less
+
+    [[insight]]                                              # optional: a verdict on a pattern of parts
+    passed = ["online_softmax", "flash_values"]              # these parts earn all their points
+    failed = ["memory", "faster_than_naive"]                 # these earn nothing (and ran)
+    says = "knows the recurrence, not the tiling"
+
+Order: strengths (parts earning all their points), then gaps (parts earning less, with the evidence of the
+first failing test's message, e.g. "(only 0.74x faster, needs 2x)"), then insights, then what was not
+measured or not run, then integrity notes (``grader.integrity``: for review, never a verdict).
+
+    narrative.build(report)  -> {qid: {"line": str, "sentences": [{"kind", "text", "part", "tests",
+                                                                   "failed"}, ...]}}
+    narrative.lines(report)  -> [str, ...]        one line per question (Gradescope, HTML summary)
+    narrative.section(report) -> str             the terminal section printed after the score table
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from functools import lru_cache
+
+from .rubric import RUBRICS_DIR, test_name
+
+EPS = 1e-9
+KINDS = ("not_attempted", "strength", "gap", "gated", "insight", "not_measured", "not_run", "integrity")
+NOT_IMPLEMENTED = "not implemented yet: "
+
+
+@lru_cache(maxsize=None)
+def phrasing(qid: str) -> tuple[dict[str, dict[str, str]], tuple[dict, ...]]:
+    """({part id: {"shows", "misses"}}, insights) declared in ``grader/rubrics/qNN.toml``."""
+    path = RUBRICS_DIR / f"{qid}.toml"
+    if not path.exists():
+        return {}, ()
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    parts = {p["id"]: {k: str(p[k]) for k in ("shows", "misses") if p.get(k)} for p in data.get("part", [])}
+    insights = tuple({"passed": list(i.get("passed", [])), "failed": list(i.get("failed", [])),
+                      "says": str(i["says"])} for i in data.get("insight", []) if i.get("says"))
+    return parts, insights
+
+
+def _plain(title: str) -> str:
+    """A rubric title without its Chinese half and its '(gated)' remark."""
+    return title.split(" / ")[0].replace("(gated)", "").strip().rstrip(";,")
+
+
+# the grader's own phrasings of a failure, shortened to the fact an interviewer quotes
+_EVIDENCE = [
+    (re.compile(r"is only ([\d.]+x) faster.*?it must be at least ([\d.]+x) faster", re.S),
+     lambda m: f"only {m[1]} faster, needs {m[2]}"),
+    (re.compile(r"added (\d+ [KMG]iB) at its peak.*?the limit is (\d+ [KMG]iB)", re.S),
+     lambda m: f"memory {m[1]} against a {m[2]} bound"),
+    (re.compile(r"may add about (\d+ [KMG]iB).*?tried to allocate (\d+) bytes", re.S),
+     lambda m: f"tried to allocate {int(m[2]) / 2**20:.0f} MiB against a {m[1]} bound"),
+    (re.compile(r"may add about (\d+ [KMG]iB)", re.S), lambda m: f"failed within a {m[1]} memory bound"),
+]
+
+
+def evidence(message: str, width: int = 110) -> str:
+    """The fact in a failing test's message: a speed ratio, a memory figure, or its first line clipped."""
+    for pattern, say in _EVIDENCE:
+        m = pattern.search(message)
+        if m:
+            return say(m)
+    first = (message.strip().splitlines() or ["no message"])[0].strip()
+    if " is not implemented yet" in first:
+        return first.split(" is not implemented yet")[0] + " not implemented yet"
+    if len(first) > width:
+        cut = first[:width - 1]
+        first = (cut[:cut.rfind(" ")] if cut.rfind(" ") > width // 2 else cut).rstrip(" ,;:(") + "…"
+    return first
+
+
+def _sentence(kind: str, text: str, part: str | None, tests: list[dict]) -> dict:
+    return {"kind": kind, "text": text, "part": part,
+            "tests": sorted({test_name(t["nodeid"]) for t in tests}),
+            "failed": [t["nodeid"] for t in tests if t["status"] != "passed"][:10]}
+
+
+def question(qid: str, q: dict, timing: bool = True) -> dict:
+    """The narrative of one question of a report: {"line", "sentences"}. ``timing``: the timing tests ran."""
+    says, insights = phrasing(qid)
+    parts = q.get("parts") or []
+    tests = q.get("tests") or []
+    by_part = {p["id"]: [t for t in tests if t.get("part") == p["id"]] for p in parts}
+    out: list[dict] = []
+    notes = q.get("notes") or []
+    stub = len(notes) >= 1 and notes[0].startswith(NOT_IMPLEMENTED) and not any(
+        p["points"] > EPS for p in parts)
+    if stub:
+        names = notes[0][len(NOT_IMPLEMENTED):]
+        out.append(_sentence("not_attempted", f"not attempted ({names} still raise NotImplementedError)",
+                             None, [t for t in tests if t["status"] != "passed"]))
+    full = {p["id"] for p in parts if p["total"] and p["share"] >= 1 - EPS}
+    zero = {p["id"] for p in parts if p["total"] and p["share"] <= EPS}
+    for p in parts if not stub else ():
+        mine = by_part[p["id"]]
+        phr = says.get(p["id"], {})
+        shows = phr.get("shows") or _plain(p["title"])
+        misses = phr.get("misses") or f"not: {_plain(p['title'])}"
+        if not p["total"]:
+            continue  # said once below (not run)
+        failed = [t for t in mine if t["status"] in ("failed", "error")]
+        if p["id"] in full:
+            out.append(_sentence("strength", shows, p["id"], mine))
+        elif p["passed"] == p["total"] - p["not_measured"] and not failed and p["not_measured"]:
+            out.append(_sentence("not_measured", f"{p['id']} not measured on this machine (counted as not "
+                                                 f"passed)", p["id"], mine))
+        elif not failed and p["gate_share"] < 1 - EPS:
+            out.append(_sentence("gated", f"{p['id']} passes its own tests but counts only together with "
+                                          f"{', '.join(p['gate'])}", p["id"], mine))
+        else:
+            fact = evidence(failed[0]["message"]) if failed else "tests not passed"
+            share = "" if not p["passed"] else f"{len(failed)} of {p['total']} tests, "
+            out.append(_sentence("gap", f"{misses} ({share}{fact})", p["id"], mine))
+    for ins in insights if not stub else ():
+        if set(ins["passed"]) <= full and set(ins["failed"]) <= zero:
+            behind = [t for t in tests if t.get("part") in set(ins["passed"]) | set(ins["failed"])]
+            out.append(_sentence("insight", ins["says"], None, behind))
+    not_run = [p["id"] for p in parts if not p["total"]]
+    if not_run and tests and not stub:
+        why = "" if timing else " (--no-timing)"
+        out.append(_sentence("not_run", f"not run in this grade{why}: {', '.join(not_run)}", None, []))
+    for f in q.get("integrity") or []:
+        s = _sentence("integrity", f"integrity flag for review, not scored: line {f['line']}, {f['what']} "
+                                   f"({f['detail'][:60]})", None, [])
+        s["flag"] = f
+        out.append(s)
+    out.sort(key=lambda s: KINDS.index(s["kind"]))
+    return {"line": _line(qid, q, out), "sentences": out}
+
+
+def _line(qid: str, q: dict, sentences: list[dict]) -> str:
+    head = f"{qid.upper()} ({q['points']:.4g}/{q['max_points']:g})"
+    if not q.get("tests"):
+        return f"{head}: no hidden test ran"
+    said = [s["text"] for s in sentences if s["kind"] not in ("insight", "integrity")]
+    line = f"{head}: {'; '.join(said)}"
+    insight = [s["text"] for s in sentences if s["kind"] == "insight"]
+    if insight:
+        line += " — " + "; ".join(insight)
+    integrity = [s["text"] for s in sentences if s["kind"] == "integrity"]
+    if integrity:
+        line += ". " + "; ".join(integrity)
+    return line
+
+
+def build(report: dict) -> dict[str, dict]:
+    """{qid: {"line", "sentences"}} for every question of a graded report."""
+    timing = report.get("timing_tests", True)
+    return {qid: question(qid, q, timing) for qid, q in report["questions"].items()}
+
+
+def attach(report: dict) -> dict:
+    """Put the narrative into the report (``report["narrative"]``) and return the report."""
+    report["narrative"] = build(report)
+    return report
+
+
+def lines(report: dict) -> list[str]:
+    """One pasteable line per question (from ``report["narrative"]`` if the report has one)."""
+    nar = report.get("narrative") or build(report)
+    return [v["line"] for v in nar.values()]
+
+
+def section(report: dict) -> str:
+    """The terminal section printed after the score table."""
+    return "\n".join(["", "For the interviewer (strengths, then gaps, then integrity; each from the tests "
+                          "behind it, see the JSON's narrative):", *lines(report)])
