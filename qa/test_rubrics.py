@@ -61,3 +61,17 @@ def test_gates_multiply_and_skips_count_as_not_passed(tmp_path, monkeypatch):
         assert half[0]["not_measured"] == 1
     finally:
         r.rubric.cache_clear()
+
+
+@pytest.mark.parametrize("qid", QUESTIONS)
+def test_every_part_says_what_it_shows_and_misses(qid):
+    """The narrative's phrasing (grader/narrative.py) is declared beside each part: `shows` (all its points)
+    and `misses` (fewer); an `[[insight]]` names only parts of the rubric."""
+    from grader.narrative import phrasing
+    says, insights = phrasing.__wrapped__(qid)
+    ids = {p.id for p in rubric(qid).parts}
+    lacking = [pid for pid in ids if not (says.get(pid, {}).get("shows") and says.get(pid, {}).get("misses"))]
+    assert not lacking, f"grader/rubrics/{qid}.toml: parts {sorted(lacking)} need `shows` and `misses` strings"
+    for ins in insights:
+        unknown = (set(ins["passed"]) | set(ins["failed"])) - ids
+        assert not unknown and ins["passed"] and ins["failed"], f"{qid}: insight {ins} names unknown parts {unknown}"
