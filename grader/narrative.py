@@ -39,7 +39,6 @@ from .rubric import RUBRICS_DIR, test_name
 
 EPS = 1e-9
 KINDS = ("not_attempted", "strength", "gap", "gated", "insight", "not_measured", "not_run", "integrity")
-NOT_IMPLEMENTED = "not implemented yet: "
 
 
 @lru_cache(maxsize=None)
@@ -100,13 +99,14 @@ def question(qid: str, q: dict, timing: bool = True) -> dict:
     tests = q.get("tests") or []
     by_part = {p["id"]: [t for t in tests if t.get("part") == p["id"]] for p in parts}
     out: list[dict] = []
-    notes = q.get("notes") or []
-    stub = len(notes) >= 1 and notes[0].startswith(NOT_IMPLEMENTED) and not any(
+    failing = [t for t in tests if t["status"] in ("failed", "error")]
+    todo = [(t["message"].strip().splitlines() or [""])[0] for t in failing]
+    stub = bool(failing) and all(" is not implemented yet" in m for m in todo) and not any(
         p["points"] > EPS for p in parts)
-    if stub:
-        names = notes[0][len(NOT_IMPLEMENTED):]
+    if stub:  # an untouched stub: one sentence for the question
+        names = ", ".join(dict.fromkeys(m.split(" is not implemented yet")[0].strip() for m in todo))
         out.append(_sentence("not_attempted", f"not attempted ({names} still raise NotImplementedError)",
-                             None, [t for t in tests if t["status"] != "passed"]))
+                             None, failing))
     full = {p["id"] for p in parts if p["total"] and p["share"] >= 1 - EPS}
     zero = {p["id"] for p in parts if p["total"] and p["share"] <= EPS}
     for p in parts if not stub else ():

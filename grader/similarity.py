@@ -52,7 +52,7 @@ def _copydetect():
 def fingerprint(text: str, filename: str, boilerplate: frozenset[int] = frozenset()):
     """copydetect's fingerprint of ``text`` with the ``boilerplate`` hashes (the stub's) removed."""
     CodeFingerprint, _, get_token_coverage, _ = _copydetect()
-    fp = CodeFingerprint(filename, K, WINDOW, fp=io.StringIO(text))
+    fp = CodeFingerprint(filename, K, WINDOW, fp=io.StringIO(text), language="python")
     if boilerplate:
         # remove every stub fingerprint (the library's own boilerplate filter misses repeated k-grams)
         fp.hashes = {h for h in fp.hashes if h not in boilerplate}
@@ -223,14 +223,16 @@ def compare(root: Path | str, qids: list[str] | None = None, *, references: Path
         if qids and q.qid not in qids:
             continue
         stub = stub_of(q)
-        fps = []
+        fps, seen = [], {}
         for name, folder in subs:
             path = folder / q.qid / q.filename
             if not path.is_file():
                 continue
             text = path.read_text(encoding="utf-8", errors="replace")
             sources[(name, q.qid)] = text
-            fps.append((name, fingerprint(subtract_stub(text, stub.lines), q.filename, stub.hashes), text))
+            if text not in seen:  # untouched stubs and plain copies: tokenised once
+                seen[text] = fingerprint(subtract_stub(text, stub.lines), q.filename, stub.hashes)
+            fps.append((name, seen[text], text))
         for i in range(len(fps)):
             for j in range(i + 1, len(fps)):
                 (a, fa, ta), (b, fb, tb) = fps[i], fps[j]
