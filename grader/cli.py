@@ -66,8 +66,19 @@ def cmd_grade(args: argparse.Namespace) -> int:
 def cmd_grade_many(args: argparse.Namespace) -> int:
     from .many import grade_many
     only = [q.strip() for q in args.only.split(",")] if args.only else None
+
+    def extras(entries):  # the summary's narrative per candidate, and similarity.json beside the summary
+        from . import narrative, similarity
+        per = narrative.summary_sections(entries)
+        if args.no_similarity:
+            return (), per
+        section, flags = similarity.batch_sections(Path(args.dir), Path(args.out), entries, only)
+        for name, secs in flags.items():
+            per.setdefault(name, []).extend(secs)
+        return [section], per
+
     return grade_many(Path(args.dir), jobs=args.jobs, out=Path(args.out), timing=not args.no_timing,
-                      isolate=not args.no_isolate, only=only, scheduler=args.scheduler)
+                      isolate=not args.no_isolate, only=only, scheduler=args.scheduler, extras=extras)
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
@@ -166,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", default="grades", help="folder for summary.csv, summary.html and per-candidate reports")
     m.add_argument("--no-isolate", action="store_true", help=argparse.SUPPRESS)
     m.add_argument("--no-timing", action="store_true")
+    m.add_argument("--no-similarity", action="store_true", help="no similarity.json (llmgrade similarity)")
     m.set_defaults(func=cmd_grade_many)
 
     si = sp.add_parser("similarity", help="flag similar submissions (and copies of the references) for review")

@@ -183,3 +183,25 @@ def section(report: dict) -> str:
     """The terminal section printed after the score table."""
     return "\n".join(["", "For the interviewer (strengths, then gaps, then integrity; each from the tests "
                           "behind it, see the JSON's narrative):", *lines(report)])
+
+
+def summary_sections(entries) -> dict[str, list]:
+    """{candidate: [grader.summary.Section]} for grade-many's HTML summary: the candidate's narrative, one
+    line per question; hovering a sentence shows the tests behind it."""
+    import html
+    from .summary import Section
+    out: dict[str, list] = {}
+    for e in entries:
+        rep = e.get("report")
+        if not rep:
+            continue
+        items = []
+        for qid, nar in (rep.get("narrative") or build(rep)).items():
+            said = "; ".join(
+                f"<span class='nar {s['kind']}' title='{html.escape(', '.join(s['failed'] or s['tests']), True)}'>"
+                f"{html.escape(s['text'])}</span>" for s in nar["sentences"])
+            head = html.escape(nar["line"].split(": ", 1)[0])
+            items.append(f"<li><b>{head}</b>: {said}</li>")
+        out[e["candidate"]] = [Section("For the interviewer: what the candidate showed (hover: the tests behind it)",
+                                       f"<ul class=narrative>{''.join(items)}</ul>")]
+    return out

@@ -275,3 +275,29 @@ def main(root: Path, json_out: Path | None, html_out: Path | None = None, qids: 
                                   encoding="utf-8")
     print("\n".join(summary_lines(result)))
     return 0
+
+
+def batch_sections(root: Path, out: Path, entries, qids: list[str] | None = None):
+    """For grade-many: compare the batch, write ``out/similarity.json`` beside the summary, and return
+    (the summary's section with the flagged pairs highlighted, {candidate: [section of its own flags]})."""
+    import importlib.util
+    import json
+    from .summary import Section
+    if importlib.util.find_spec("copydetect") is None:
+        print("similarity skipped: copydetect is not installed (pip install -e '.[similarity]')")
+        return Section.text("Similarity", "Not computed: copydetect is not installed "
+                                          "(pip install -e '.[similarity]')."), {}
+    result = compare(root, qids)
+    Path(out, "similarity.json").write_text(json.dumps(result.to_json(), indent=1, ensure_ascii=False),
+                                            encoding="utf-8")
+    print("\n".join(summary_lines(result, limit=10)) + f"\n  (all pairs: {Path(out) / 'similarity.json'})")
+    mine: dict[str, list] = {}
+    for e in entries:
+        flags = [p for p in result.flagged() if e["candidate"] in (p["a"], p["b"])]
+        if flags:
+            rows = "".join(f"<li>{p['question']}: {_html.escape(p['b'] if p['a'] == e['candidate'] else p['a'])} "
+                           f"{p['similarity']:.0%}</li>" for p in flags)
+            mine[e["candidate"]] = [Section("Similarity flags (for review, never a verdict; see below the table)",
+                                            f"<ul>{rows}</ul>")]
+    return Section("Similarity between submissions and to the references",
+                   f"<style>{HTML_STYLE}</style>{result.html()}"), mine

@@ -105,3 +105,21 @@ def test_eight_submissions_by_twenty_questions_under_30_seconds(graded):
     print(f"similarity over {len(NAMES)} submissions x {len(graded['qids'])} questions: {graded['seconds']:.1f}s "
           f"(the tool's own figure {graded['data']['seconds']}s)")
     assert len(graded["qids"]) == 20 and graded["seconds"] < 30
+
+
+def test_grade_many_writes_similarity_json_beside_its_summary(graded, tmp_path):
+    """grade-many's hook (cli: extras): similarity.json beside summary.html, the flagged pairs highlighted in
+    the page, each candidate's own flags and narrative in its details row (reports made up, not graded)."""
+    from grader import narrative, summary
+    entries = [{"candidate": n, "report": None, "error": "not graded here"} for n in NAMES]
+    entries[0]["report"] = {"questions": {}, "score": 0, "max_score": 0, "integrity": []}
+    section, flags = similarity.batch_sections(graded["root"], tmp_path, entries, ["q21", "q22"])
+    data = json.loads((tmp_path / "similarity.json").read_text(encoding="utf-8"))
+    assert {p["question"] for p in data["pairs"]} == {"q21", "q22"} and len(data["pairs"]) == 2 * 36
+    assert "copy_disguised" in flags and "stub_a" not in flags
+    per = narrative.summary_sections(entries)
+    for name, secs in flags.items():
+        per.setdefault(name, []).extend(secs)
+    summary.write_summary(tmp_path, entries, sections=[section], per_candidate=per)
+    page = (tmp_path / "summary.html").read_text(encoding="utf-8")
+    assert "<mark>" in page and "Similarity flags" in page and "never a verdict" in page
