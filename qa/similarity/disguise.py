@@ -1,8 +1,8 @@
-"""A disguised copy of a module, as a candidate hiding a copy would make it: every local variable renamed
-(and the arguments of private helpers), private helpers renamed, comments rewritten (the originals dropped,
+"""A disguised copy of a module, as a candidate hiding a copy would make it: every local variable renamed,
+private helpers renamed, comments rewritten (the originals dropped,
 new ones added), the code reformatted (ast.unparse), and the top-level functions in reverse order. The
-public functions keep their names and parameters (the interface the grader calls), so the copy still
-works: graded, it earns what the references earn."""
+functions keep their parameters (keyword calls still work) and the public ones their names: graded with
+`llmgrade grade --no-timing`, the disguised copies of all 20 references earn what the references earn."""
 from __future__ import annotations
 
 import ast
@@ -27,7 +27,7 @@ class _Rename(ast.NodeTransformer):
 
 
 def _locals(fn: ast.FunctionDef) -> set[str]:
-    names = {a.arg for a in ast.walk(fn.args) if isinstance(a, ast.arg)} if fn.name.startswith("_") else set()
+    names = set()
     for n in ast.walk(fn):
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
             names.add(n.id)
@@ -49,8 +49,7 @@ def disguise(source: str) -> str:
             if isinstance(sub, ast.FunctionDef):
                 params = {a.arg for a in ast.walk(sub.args) if isinstance(a, ast.arg)}
                 mapping = {name: f"renamed_{i}" for i, name in enumerate(sorted(_locals(sub) - {"self", "cls"}))}
-                if not sub.name.startswith("_"):
-                    mapping = {k: v for k, v in mapping.items() if k not in params}
+                mapping = {k: v for k, v in mapping.items() if k not in params}  # keyword calls still work
                 body = sub.body
                 _Rename(mapping).visit(ast.Module(body=body, type_ignores=[]))
                 _Rename(mapping).visit(sub.args)
