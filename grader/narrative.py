@@ -86,6 +86,24 @@ def evidence(message: str, width: int = 110) -> str:
     return first
 
 
+# how grader.checks words a wrong answer: "{what} is off: ...", "{what} has shape ...", ... ({what} describes the call)
+_VERDICTS = re.compile(r" (is off|differs at|has shape|has dtype|has NaN|has|should be|was changed in place)\b.*")
+
+
+def failure_key(message: str) -> str:
+    """One kind of failure: the function the first line names and the checks' verdict on it, without numbers
+    and parenthesised details, e.g. 'batch_norm| is off: max abs error # at index : got #, expected #';
+    a line in other words (a timing or memory verdict, an exception) is its own kind, numbers aside."""
+    first = (message.strip().splitlines() or [""])[0]
+    prev = None
+    while prev != first:
+        prev, first = first, re.sub(r"\([^()]*\)|\[[^\[\]]*\]", "", first)
+    first = re.sub(r"\s+", " ", re.sub(r"[-+]?\d[\d.e+-]*", "#", first)).strip()
+    name = re.match(r"[\w.]*", first)[0]
+    verdict = _VERDICTS.search(first)
+    return f"{name}|{verdict[0]}" if name and verdict else first
+
+
 def _sentence(kind: str, text: str, part: str | None, tests: list[dict]) -> dict:
     return {"kind": kind, "text": text, "part": part,
             "tests": sorted({test_name(t["nodeid"]) for t in tests}),
@@ -107,6 +125,11 @@ def question(qid: str, q: dict, timing: bool = True) -> dict:
         names = ", ".join(dict.fromkeys(m.split(" is not implemented yet")[0].strip() for m in todo))
         out.append(_sentence("not_attempted", f"not attempted ({names} still raise NotImplementedError)",
                              None, failing))
+    keys = {id(t): failure_key(t["message"]) for t in failing}
+    if not stub and failing and len(set(keys.values())) == 1 and not any(p["points"] > EPS for p in parts):
+        stub = True  # one failure everywhere (a missing module, an import error): one sentence
+        out.append(_sentence("gap", f"earns nothing: {evidence(failing[0]['message'])}", None, failing))
+    seen_keys: dict[str, str] = {}  # failure kind -> the first part (rubric order) that failed with it
     full = {p["id"] for p in parts if p["total"] and p["share"] >= 1 - EPS}
     zero = {p["id"] for p in parts if p["total"] and p["share"] <= EPS}
     for p in parts if not stub else ():
@@ -126,6 +149,13 @@ def question(qid: str, q: dict, timing: bool = True) -> dict:
             out.append(_sentence("gated", f"{p['id']} passes its own tests but counts only together with "
                                           f"{', '.join(p['gate'])}", p["id"], mine))
         else:
+            earlier = {seen_keys.get(keys[id(t)]) for t in failed}
+            if failed and None not in earlier:  # every failure is one already said for an earlier part
+                out.append(_sentence("gated", f"{p['id']} lost to the same failure as {', '.join(sorted(earlier))} "
+                                              f"({len(failed)} of {p['total']} tests)", p["id"], mine))
+                continue
+            for t in failed:
+                seen_keys.setdefault(keys[id(t)], p["id"])
             fact = evidence(failed[0]["message"]) if failed else "tests not passed"
             share = "" if not p["passed"] else f"{len(failed)} of {p['total']} tests, "
             out.append(_sentence("gap", f"{misses} ({share}{fact})", p["id"], mine))

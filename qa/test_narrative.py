@@ -145,3 +145,26 @@ def test_grade_json_and_terminal_carry_the_narrative(tmp_path):
     assert s["kind"] == "not_attempted" and "causal_mask" in s["text"] and s["failed"]
     assert rep["narrative"]["q21"]["line"] in proc.stdout
     assert narrative.lines(rep) == [rep["narrative"]["q21"]["line"]]
+
+
+def test_a_wrong_value_is_said_once_not_as_every_part_it_breaks():
+    """Q26 with a wrong batch norm (mutant bn_unbiased_variance): the no-library, argument and gradient tests
+    fail only because they check batch_norm's value first; the narrative must not say 'calls a library norm'."""
+    off = "batch_norm(x (4, 3, 5)) is off: max abs error 0.0586 at index (3, 2, 1): got -2.25, expected -2.19"
+    rep = report("q26", {"test_batch_norm_matches_torch": off.replace("))", ")) against torch.nn.BatchNorm"),
+                         "test_no_library_norms": off, "test_grad_batch_norm": off})
+    nar = narrative.build(rep)["q26"]
+    assert [s["part"] for s in kinds(nar, "gap")] == ["batch_norm"]
+    consequences = {s["part"]: s for s in kinds(nar, "gated")}
+    assert {"no_library"} <= set(consequences) and "batch_norm" in consequences["no_library"]["text"]
+    assert "library" not in nar["line"].replace("no_library", "")
+
+
+def test_a_missing_module_is_one_sentence():
+    rep = report("q22", {}, stub=None)
+    for t in rep["questions"]["q22"]["tests"]:
+        t.update(status="failed", message="cand/q22/attention.py is missing")
+    for p in rep["questions"]["q22"]["parts"]:
+        p.update(points=0.0, share=0.0, passed=0)
+    (only,) = narrative.build(rep)["q22"]["sentences"]
+    assert "is missing" in only["text"] and only["failed"]
