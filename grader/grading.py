@@ -194,6 +194,9 @@ def gradescope_results(report: dict) -> dict:
             tests.append({"name": f"{qid} {q['title']}: {p['title']}", "score": round(p["points"], 4),
                           "max_score": round(p["max_points"], 4), "status": "passed" if full else "failed",
                           "output": output.strip()})
+    from .narrative import lines  # what the candidate showed, per question (grader/narrative.py): hidden from them
+    tests.append({"name": "For the interviewer: what the candidate showed, per question (not scored)", "score": 0,
+                  "max_score": 0, "status": "passed", "visibility": "hidden", "output": "\n".join(lines(report))})
     return {"score": report["score"], "tests": tests, "output": f"isolation: {report['isolation']}"}
 
 

@@ -168,3 +168,11 @@ def test_a_missing_module_is_one_sentence():
         p.update(points=0.0, share=0.0, passed=0)
     (only,) = narrative.build(rep)["q22"]["sentences"]
     assert "is missing" in only["text"] and only["failed"]
+
+
+def test_gradescope_output_carries_the_narrative_hidden_from_the_candidate():
+    from grader.grading import gradescope_results
+    rep = report("q24", {"test_cache_is_faster": Q24_SLOW})
+    rep.update(score=2.75, isolation="test")
+    (entry,) = [t for t in gradescope_results(rep)["tests"] if t.get("visibility") == "hidden"]
+    assert entry["max_score"] == 0 and entry["output"] == narrative.build(rep)["q24"]["line"]
