@@ -130,6 +130,14 @@ def fingerprint(root: Path = PROJECT_ROOT) -> str:
     return h.hexdigest()[:16]
 
 
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+        return get_worker().address
+    except Exception:  # noqa: BLE001 - not in a Dask worker
+        return ""
+
+
 def _tell(event: dict) -> None:
     """Send a progress event ({"name", "done", "total"}) to the client, if this runs as a Dask task."""
     try:
@@ -147,6 +155,8 @@ def grade_on_node(name: str, files: dict[str, bytes], only: list[str] | None, ti
     Progress goes to the client as worker events ({"name", "done", "total"}, at most one a second).
     ``expected`` is the client's ``fingerprint()``: a node with another version refuses to grade."""
     node = socket.gethostname()
+    where = _worker_address()
+    node = f"{node} ({where})" if where else node
     mine = fingerprint()
     if expected and mine != expected:
         return json.dumps({"report": "", "node": node, "error": (

@@ -12,7 +12,8 @@ lines), the integrity flags, and every part's score.
 Hook for other tools (narratives, similarity pairs): pass ``sections`` (shown below the table, for
 the whole batch) and ``per_candidate`` ({candidate: [Section, ...]}, shown in that candidate's
 details row) to ``summary_html`` / ``write_summary``; ``Section.text`` and ``Section.table`` escape
-what they are given, ``Section(title, html)`` takes HTML the caller made safe.
+what they are given, ``Section(title, html)`` takes HTML the caller made safe; ``css`` (optional) is
+added once to the page's style sheet.
 """
 from __future__ import annotations
 
@@ -30,9 +31,11 @@ _EPS = 1e-9
 
 @dataclass(frozen=True)
 class Section:
-    """A titled block of the HTML summary; ``html`` is inserted as is (make it safe first)."""
+    """A titled block of the HTML summary; ``html`` is inserted as is (make it safe first); ``css`` is
+    added to the page's style sheet (once per distinct text)."""
     title: str
     html: str
+    css: str = ""
 
     @classmethod
     def text(cls, title: str, text: str) -> "Section":
@@ -118,17 +121,20 @@ def _lost_html(qid: str, q: Mapping) -> str:
     out = [f"<div class=lostq><h4>{_esc(qid)} {_esc(q['title'])}: {q['points']:.2f} / {q['max_points']:g} "
            f"<span class=minus>(−{lost:.2f})</span></h4>"]
     parts = q.get("parts") or []
+    notes = q.get("notes") or []
+    if not q.get("passed") and notes and notes[0].startswith("not implemented yet"):  # an untouched stub
+        return out[0][:-5] + f" {_esc(notes[0])}</h4></div>"
     rows = []
     for p in parts:
         if p["points"] >= p["max_points"] - _EPS:
             continue
         why = []
         failing = [t for t in q.get("tests", []) if t.get("part") == p["id"] and t["status"] != "passed"]
-        for t in failing[:3]:
+        for t in failing[:2]:
             name = t["nodeid"].split("::")[-1]
             why.append(f"<li><code>{_esc(name)}</code> {_esc(t['status'])}: {_esc(_first_line(t['message']))}</li>")
-        if len(failing) > 3:
-            why.append(f"<li>… and {len(failing) - 3} more failing test(s) of this part</li>")
+        if len(failing) > 2:
+            why.append(f"<li>… and {len(failing) - 2} more failing test(s) of this part</li>")
         if p.get("gate") and p.get("gate_share", 1) < 1 and p["passed"]:
             why.append(f"<li>counts only together with correct values ({_esc(', '.join(p['gate']))}): "
                        f"{p['gate_share']:.0%} of it</li>")
@@ -138,8 +144,10 @@ def _lost_html(qid: str, q: Mapping) -> str:
     if rows:
         out.append("<table class=parts><tr><th>part</th><th>points</th><th>passed</th><th>why points were lost</th>"
                    "</tr>" + "".join(rows) + "</table>")
-    if q.get("notes"):
-        out.append("<ul class=notes>" + "".join(f"<li>{_esc(n)}</li>" for n in q["notes"][:5]) + "</ul>")
+    if notes:
+        more = f"<li>… {len(notes) - 8} more: see the JSON report</li>" if len(notes) > 8 else ""
+        out.append(f"<details class=notes><summary>every kind of failure of {_esc(qid)} ({len(notes)})</summary><ul>"
+                   + "".join(f"<li>{_esc(n)}</li>" for n in notes[:8]) + more + "</ul></details>")
     out.append("</div>")
     return "".join(out)
 
@@ -167,7 +175,7 @@ def _details(e: Mapping, qids: Sequence[str], extra: Sequence[Section]) -> str:
     else:
         lost = [(q, rep["questions"][q]) for q in qids
                 if q in rep["questions"] and rep["questions"][q]["points"] < rep["questions"][q]["max_points"] - _EPS]
-        body = (f"<p>{rep['score']:.2f} / {rep['max_score']:g} points; graded in {rep.get('seconds', 0):.0f} s"
+        body = (f"<p class=about><b>{_esc(name)}</b>: {rep['score']:.2f} / {rep['max_score']:g} points; graded in {rep.get('seconds', 0):.0f} s"
                 + (f" on {_esc(rep['graded_on'])}" if rep.get("graded_on") else "")
                 + f"; isolation: {_esc(rep.get('isolation', '?'))}"
                 + ("" if rep.get("timing_tests", True) else "; timing tests skipped")
@@ -193,9 +201,9 @@ h1{font-size:1.5em;margin:.2em 0}h3{margin:.8em 0 .3em}h4{margin:.6em 0 .2em;fon
 .meta{color:#555;margin:.2em 0 .8em}
 table.grid{border-collapse:collapse}
 .grid th,.grid td{border:1px solid #d4d4d4;padding:3px 5px}
-.grid thead th{background:#f4f4f4;cursor:pointer;vertical-align:bottom;user-select:none;position:sticky;top:0}
+.grid thead th{background:#f4f4f4;cursor:pointer;vertical-align:top;text-align:center;user-select:none;position:sticky;top:0}
 .grid thead th:hover{background:#e6eefc}
-.grid thead th .qt{display:block;font-weight:normal;font-size:11px;color:#555;max-width:6.5em;white-space:normal}
+.grid thead th .qt{display:block;font-weight:normal;font-size:11px;color:#555;max-width:6.5em;margin:auto;white-space:normal}
 .grid th.sorted-asc::after{content:' ▲';font-size:10px}.grid th.sorted-desc::after{content:' ▼';font-size:10px}
 .grid td.num,.num{text-align:right;font-variant-numeric:tabular-nums}
 .grid tr.row{cursor:pointer}.grid tr.row:hover td{outline:1px solid #89a}
@@ -207,10 +215,13 @@ table.grid{border-collapse:collapse}
 .flag{color:#a35c00;font-weight:600}
 table.parts,table.plain,table.key{border-collapse:collapse;margin:.3em 0}
 .parts td,.parts th,.plain td,.plain th,.key td,.key th{border:1px solid #ddd;padding:2px 6px;vertical-align:top;text-align:left}
-.parts ul{margin:0;padding-left:1.1em}.pt{font-size:11px;color:#666}
+.parts ul{margin:0;padding-left:1.1em}.pt{font-size:11px;color:#666}.parts td:first-child{max-width:16em}
 .legend span{display:inline-block;padding:1px 8px;margin-right:4px;border:1px solid #ccc}
 code{font-size:12px;background:#f1f1f1;padding:0 2px}
 section.extra{margin-top:1em}
+.about{font-size:12px;color:#555;max-width:90em}.dwrap{max-width:75em}
+.notes{margin:.1em 0 .4em;font-size:13px}.notes summary{cursor:pointer;color:#555}
+.lostq h4 .pt{display:inline}
 """
 
 _JS = """
@@ -286,7 +297,7 @@ def summary_html(entries: Sequence[Mapping], *, sections: Sequence[Section] = ()
             cells.append(f"<td class='num flag' data-col=flags data-v={nflags}>{'⚑ ' + str(nflags) if nflags else ''}</td>")
         details = _details(e, qids, per_candidate.get(name, ()))
         bodies.append(f"<tbody data-name='{_esc(name)}'><tr class=row>{''.join(cells)}</tr>"
-                      f"<tr class=details><td colspan={ncols}>{details}</td></tr></tbody>")
+                      f"<tr class=details><td colspan={ncols}><div class=dwrap>{details}</div></td></tr></tbody>")
     # the question key: full titles, points, how the batch did
     key_rows = []
     for q in qids:
@@ -302,11 +313,12 @@ def summary_html(entries: Sequence[Mapping], *, sections: Sequence[Section] = ()
               + f"<span style='{colour(0.0)}'>0</span><span style='{colour(None)}'>not graded</span>"
               " The darker band is the share of the points earned. ⚑ = integrity flag to review."
               " Click a column to sort, a candidate to see what was lost and why.</p>")
+    styles = list(dict.fromkeys(s.css for s in [*sections, *(x for v in per_candidate.values() for x in v)] if s.css))
     extra = "".join(f"<section class=extra><h2>{_esc(s.title)}</h2>{s.html}</section>" for s in sections)
     graded = sum(1 for e in entries if e.get("report"))
     return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
             "<meta name=viewport content='width=device-width,initial-scale=1'><title>Grades</title>"
-            f"<style>{_CSS}</style></head><body><h1>Grades</h1>"
+            f"<style>{_CSS}{''.join(styles)}</style></head><body><h1>Grades</h1>"
             f"<p class=meta>{len(entries)} candidates ({graded} graded), {len(qids)} questions, "
             f"{max_total:g} points{'; ' + _esc(note) if note else ''}.</p>{legend}"
             f"<table class=grid><thead><tr>{head}</tr></thead>{''.join(bodies)}</table>"
