@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from grader import junit  # noqa: E402
+from grader import outcomes  # noqa: E402
 from grader.mutants import build, catalog  # noqa: E402
 
 
@@ -37,12 +37,12 @@ def timing_questions() -> list[str]:
     return out
 
 
-def pytest(qid: str, impl: Path, xml: Path, *extra: str) -> list[junit.Outcome]:
+def pytest(qid: str, impl: Path, results: Path, *extra: str) -> list[outcomes.Outcome]:
     env = dict(os.environ, PYTHONPATH=f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "tests" / qid), "--impl", str(impl), "-q",
-                    "-p", "no:cacheprovider", "-p", "repeat_timing", f"--junitxml={xml}", "-o", "junit_family=xunit1",
+                    "-p", "no:cacheprovider", "-p", "repeat_timing", "--results", str(results),
                     *extra], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return junit.read(xml) if xml.exists() else []
+    return outcomes.read(results) if results.exists() else []
 
 
 def slow_mutants(qids: list[str], work: Path) -> list[tuple[str, str, Path]]:
@@ -68,7 +68,7 @@ def spin() -> None:  # keeps one core busy
 
 def run(label: str, qid: str, impl: Path, runs: int, isolate: bool, work: Path) -> tuple[dict, list[bool]]:
     """Per timing test {passed, total, ratios, threshold}, and per run whether every timing test passed."""
-    xml, ratios = work / f"{label}_{qid}.xml", work / f"{label}_{qid}.json"
+    xml, ratios = work / f"{label}_{qid}.outcomes.json", work / f"{label}_{qid}.json"
     extra = ["-m", "timing", "--repeat", str(runs), "--ratios-out", str(ratios)] + (["--isolate"] if isolate else [])
     outs = pytest(qid, impl, xml, *extra)
     recs = json.loads(ratios.read_text(encoding="utf-8")) if ratios.exists() else []

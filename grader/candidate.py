@@ -1,7 +1,6 @@
 """The candidate's loop: progress over the self-checks, hints in tiers, and a watch mode."""
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import tempfile
@@ -9,7 +8,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from . import junit
+from .outcomes import Outcome, read
 from .questions import PACKAGE_DIR, Question, all_questions
 from .report import _clip as _clip_words
 from .report import _pad
@@ -22,44 +21,44 @@ STATES = {"passing": "✔ passing", "failing": "✘ failing", "started": "◐ st
 PROGRESS_TIMEOUT_S = 10
 WATCH_TIMEOUT_S = 30
 TITLE_WIDTH = 50
-_NOT_IMPLEMENTED = re.compile(r"^(\S+) is not implemented yet")
 
 
 def _pytest_command(targets: list[str], *extra: str, timeout: int) -> list[str]:
-    return [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", "-m", "not timing",
+    return [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", "-p", "grader.plugin",
+            "-m", "not timing",
             "-o", f"timeout={timeout}", *extra]
 
 
-def self_check_outcomes(exercises: Path, only: list[str] | None = None) -> list[junit.Outcome]:
+def self_check_outcomes(exercises: Path, only: list[str] | None = None) -> list[Outcome]:
     """Run the visible self-checks (timing tests excluded) in one subprocess; one outcome per test."""
     outcomes, _ = _run_self_checks(exercises, only)
     return outcomes
 
 
-def _run_self_checks(exercises: Path, only: list[str] | None = None) -> tuple[list[junit.Outcome], str]:
+def _run_self_checks(exercises: Path, only: list[str] | None = None) -> tuple[list[Outcome], str]:
     """(outcomes, trouble): trouble describes a run that ended without results (e.g. a crashed process)."""
     targets = [str(exercises / q) for q in (only or [])] or [str(exercises)]
     with tempfile.TemporaryDirectory() as tmp:
-        xml = Path(tmp) / "self.xml"
+        results = Path(tmp) / "self.json"
         # The unraisable/thread-exception plugins only add a slow garbage collection at the end here.
-        cmd = _pytest_command(targets, f"--junitxml={xml}", "-o", "junit_family=xunit1",
+        cmd = _pytest_command(targets, "--results", str(results),
                               "-p", "no:unraisableexception", "-p", "no:threadexception",
                               "--rootdir", str(exercises.parent), timeout=PROGRESS_TIMEOUT_S)
         proc = subprocess.run(cmd, cwd=exercises.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, errors="replace")
-        if xml.exists():
-            return junit.read(xml), ""
+        if results.exists():
+            return read(results), ""
         tail = "\n".join("    " + ln for ln in proc.stdout.strip().splitlines()[-12:])
         return [], f"the self-checks stopped without a result (exit status {proc.returncode}):\n{tail}"
 
 
-def classify(outcomes: list[junit.Outcome]) -> str:
+def classify(outcomes: list[Outcome]) -> str:
     if not outcomes:
         return "missing"
     bad = [o for o in outcomes if o.status in ("failed", "error")]
     if not bad:
         return "passing"
-    if all(_NOT_IMPLEMENTED.match(o.message) for o in bad):
+    if all(o.kind == "not_implemented" for o in bad):
         return "todo" if len(bad) == len(outcomes) else "started"
     return "failing"
 
@@ -80,17 +79,17 @@ def _timed_questions(exercises: Path) -> set[str]:
             if "mark.timing" in p.read_text(encoding="utf-8", errors="replace")}
 
 
-def _row(q: Question, state: str, mine: list[junit.Outcome], timed: bool) -> list[str]:
+def _row(q: Question, state: str, mine: list[Outcome], timed: bool) -> list[str]:
     passed = sum(o.status == "passed" for o in mine)
     count = f"{passed:>2}/{len(mine):<2} self-checks" if mine else ""
     rows = [f"  {_pad(STATES[state], 13)} {q.qid}  {_title(q)} {count}".rstrip()]
     bad = [o for o in mine if o.status in ("failed", "error")]
     if state == "failing":
-        first = next(o for o in bad if not _NOT_IMPLEMENTED.match(o.message))
+        first = next(o for o in bad if o.kind != "not_implemented")
         name = first.nodeid.split("::")[-1]
         rows.append(f"      {_clip(f'{name}: {first.message}', 108)}")
     elif state == "started":
-        todo = sorted({_NOT_IMPLEMENTED.match(o.message).group(1) for o in bad})
+        todo = sorted({o.function for o in bad})
         rows.append(f"      still to write: {', '.join(todo)}")
     if state == "passing" and timed:
         rows.append(f"      (its timing self-checks are not run here: `pytest exercises/{q.qid}`)")
@@ -114,7 +113,7 @@ def progress(exercises: Path) -> int:
         print(f"llmgrade progress: {trouble}\nRun `pytest exercises -x` to see which question stops it "
               f"(a crash or os._exit in your code?).", file=sys.stderr)
         return 1
-    by_q: dict[str, list[junit.Outcome]] = {}
+    by_q: dict[str, list[Outcome]] = {}
     for o in outcomes:
         by_q.setdefault(o.qid, []).append(o)
     timed = _timed_questions(exercises)

@@ -2,25 +2,26 @@
 
 A question's points follow its rubric (``grader.rubric``): named parts, each the share of its tests that
 pass, gated on correct values where a test alone could be passed by doing nothing.
-The hidden suites run in this (trusted) process through pytest; with ``isolate=True`` the
-submission's code runs in an isolated worker (``grader.isolation``).
+The hidden suites run in this (trusted) process through pytest, with ``grader.plugin`` and a
+``grader.outcomes.Collector``: the plugin's hooks hand over one outcome per test (status, kind, message,
+rubric part, seconds) directly, with no report file in between. With ``isolate=True`` the submission's
+code runs in an isolated worker (``grader.isolation``).
 """
 from __future__ import annotations
 
 import io
 import re
 import json
-import tempfile
 import time
 from collections import Counter
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Callable
 
-from . import junit
 from .loading import GRADER_FAULT
+from .outcomes import Collector, Outcome
 from .questions import PROJECT_ROOT, Question, all_questions
-from .rubric import Part, rubric, score_parts, test_name
+from .rubric import Part, score_parts
 
 _NO_PART = Part("none", "in no part", 1.0, ("",))
 
@@ -62,33 +63,38 @@ def hidden_questions(qids: list[str] | None = None) -> list[Question]:
     return qs
 
 
-def run_hidden(submission: Path, qs: list[Question], *, isolate: bool, xml: Path,
-               progress: Callable | None = None, timing: bool = True,
-               faults: list | None = None) -> tuple[int, str]:
-    """Run the hidden suites; ``faults`` (if given) receives (nodeid, text) per fault of the grader."""
+def run_hidden(submission: Path, qs: list[Question], *, isolate: bool, progress: Callable | None = None,
+               timing: bool = True, faults: list | None = None, junit_xml: Path | None = None,
+               ) -> tuple[int, str, Collector]:
+    """Run the hidden suites in this process: (pytest's exit code, its output, the collected outcomes).
+    ``faults`` (if given) receives (nodeid, text) per fault of the grader; ``junit_xml`` (if given) is
+    pytest's own JUnit XML for the user (each test with its ``rubric_part`` property), never read back."""
     import pytest
 
+    from . import plugin
+
     args = [str(TESTS_DIR / q.qid) for q in qs] + [
-        "--impl", str(submission), "-q", "-p", "no:cacheprovider", f"--junitxml={xml}",
-        "-o", "junit_family=xunit1", "--rootdir", str(PROJECT_ROOT), "-c", str(PROJECT_ROOT / "pyproject.toml")]
+        "--impl", str(submission), "-q", "-p", "no:cacheprovider",
+        "--rootdir", str(PROJECT_ROOT), "-c", str(PROJECT_ROOT / "pyproject.toml")]
+    if junit_xml is not None:
+        args += [f"--junitxml={junit_xml}", "-o", "junit_family=xunit1"]
     if isolate:
         args.append("--isolate")
     if not timing:
         args += ["-m", "not timing"]
     out = io.StringIO()
-    watch = _Progress(progress)
+    watch, collector = _Progress(progress), Collector()
     with redirect_stdout(out):
-        code = pytest.main(args, plugins=[watch])
+        code = pytest.main(args, plugins=[plugin, collector, watch])
     if faults is not None:
         faults.extend(watch.faults)
-    return int(code), out.getvalue()
+    return int(code), out.getvalue(), collector
 
 
-def _notes(failed: list[junit.Outcome]) -> list[str]:
+def _notes(failed: list[Outcome]) -> list[str]:
     firsts = [(o.message.splitlines() or ["(no message)"])[0][:300] for o in failed]
-    todo = [m.split(" is not implemented yet")[0] for m in firsts if " is not implemented yet" in m]
-    if firsts and len(todo) == len(firsts):  # an untouched stub: one line for the question
-        names = list(dict.fromkeys(todo))
+    if failed and all(o.kind == "not_implemented" for o in failed):  # an untouched stub: one line
+        names = list(dict.fromkeys(o.function or "?" for o in failed))
         return [f"not implemented yet: {', '.join(names)}"]
     # messages that differ only in numbers are one kind of failure: keep the first wording of each kind
     kinds: dict[str, str] = {}
@@ -101,7 +107,7 @@ def _notes(failed: list[junit.Outcome]) -> list[str]:
     return [f"{n} test{'s' if n > 1 else ''}: {msg}" if n > 1 else msg for msg, n in counts.most_common()]
 
 
-def score(outcomes: list[junit.Outcome], qs: list[Question]) -> dict:
+def score(outcomes: list[Outcome], qs: list[Question]) -> dict:
     """Points per question from its rubric (``grader/rubrics/qNN.toml``): each part scores the share of
     its tests that pass, times the share of the parts it is gated on. Skipped tests count as not passed."""
     questions: dict[str, dict] = {}
@@ -125,8 +131,8 @@ def score(outcomes: list[junit.Outcome], qs: list[Question]) -> dict:
         questions[q.qid] = {
             "title": q.title, "points": round(pts, 4), "max_points": q.points, "passed": len(passed),
             "total": len(mine), "skipped": len(skipped), "notes": notes, "parts": parts,
-            "tests": [{"nodeid": o.nodeid, "status": o.status, "message": o.message, "seconds": o.seconds,
-                       "part": (rubric(q.qid).part_of(test_name(o.nodeid)) or _NO_PART).id}
+            "tests": [{"nodeid": o.nodeid, "status": o.status, "kind": o.kind, "message": o.message,
+                       "seconds": o.seconds, "part": o.part or _NO_PART.id}
                       for o in mine],
         }
     total = sum(v["points"] for v in questions.values())
@@ -144,14 +150,12 @@ def grade(submission: Path | str, qids: list[str] | None = None, *, isolate: boo
     if not qs:
         raise GradingError("the hidden suites are not in this copy (tests/ is missing)")
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        xml = Path(junit_xml) if junit_xml else Path(tmp) / "junit.xml"
-        faults: list[tuple[str, str]] = []
-        code, output = run_hidden(submission, qs, isolate=isolate, xml=xml, progress=progress, timing=timing,
-                                  faults=faults)
-        if not xml.exists():
-            raise GradingError(f"pytest produced no results (exit {code}):\n{output[-2000:]}")
-        outcomes = junit.read(xml)
+    faults: list[tuple[str, str]] = []
+    code, output, collector = run_hidden(submission, qs, isolate=isolate, progress=progress, timing=timing,
+                                         faults=faults, junit_xml=Path(junit_xml) if junit_xml else None)
+    outcomes = collector.outcomes
+    if not outcomes and code not in (0, 1, 5):  # 5: no test collected (scored as "no hidden test ran")
+        raise GradingError(f"pytest produced no results (exit {code}):\n{output[-2000:]}")
     if faults:  # flagged by grader.plugin (a GraderFault of trusted code), never found in a message's text
         nodeid, text = faults[0]
         raise GradingError(f"the grader failed, not the submission, in {nodeid}: {text.splitlines()[0]}")
@@ -163,7 +167,7 @@ def grade(submission: Path | str, qids: list[str] | None = None, *, isolate: boo
         entry["integrity"] = flags.get(qid, [])
     report.update({
         "submission": str(submission), "seconds": round(time.perf_counter() - t0, 2),
-        "isolation": _isolation_note(isolate), "timing_tests": timing,
+        "isolation": (collector.isolation if isolate else None) or _isolation_note(isolate), "timing_tests": timing,
         "integrity": [dict(qid=qid, **f) for qid in report["questions"] for f in flags.get(qid, [])],
     })
     return report

@@ -23,7 +23,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import junit
+from .outcomes import Outcome, read
 from .questions import PROJECT_ROOT, all_questions, existing
 
 MUTANTS_DIR = PROJECT_ROOT / "mutants"
@@ -86,45 +86,47 @@ def build(mutant: Mutant, dest: Path) -> Path:
     return root
 
 
-def run_suite(impl: Path, qid: str, xml: Path, extra: tuple[str, ...] = ()) -> list[junit.Outcome]:
+def run_suite(impl: Path, qid: str, results: Path, extra: tuple[str, ...] = ()) -> list[Outcome]:
     cmd = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "tests" / qid), "--impl", str(impl), "-q",
-           "-p", "no:cacheprovider", f"--junitxml={xml}", "-o", "junit_family=xunit1", *extra]
+           "-p", "no:cacheprovider", "-p", "grader.plugin", "--results", str(results), *extra]
     subprocess.run(cmd, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return junit.read(xml) if xml.exists() else []
+    return read(results) if results.exists() else []
 
 
-def kill(mutant: Mutant, work: Path, every_test: bool = False) -> tuple[Mutant, list[junit.Outcome]]:
+def kill(mutant: Mutant, work: Path, every_test: bool = False) -> tuple[Mutant, list[Outcome]]:
     """Run the question's hidden suite on the mutant (every test; the timing tests only for a timing mutant)."""
     impl = build(mutant, work)
     extra = () if every_test or mutant.timing else ("-m", "not timing")
-    return mutant, run_suite(impl, mutant.qid, work / f"{mutant.label.replace(':', '__')}.xml", extra)
+    return mutant, run_suite(impl, mutant.qid, work / f"{mutant.label.replace(':', '__')}.json", extra)
 
 
-def kill_batch(mutants: list[Mutant], work: Path, every_test: bool = False) -> list[tuple[Mutant, list[junit.Outcome]]]:
+def kill_batch(mutants: list[Mutant], work: Path, every_test: bool = False) -> list[tuple[Mutant, list[Outcome]]]:
     """Like ``kill`` for several mutants, in ONE subprocess that runs pytest once per mutant.
 
     Importing torch and pytest once instead of once per mutant makes the whole catalog several times
     faster. Each run still loads its mutant by path under its own module name (``--impl``).
     """
-    jobs = [(m, build(m, work), work / f"{m.label.replace(':', '__')}.xml") for m in mutants]
+    jobs = [(m, build(m, work), work / f"{m.label.replace(':', '__')}.json") for m in mutants]
     cmd = [sys.executable, "-m", "grader.mutants", "--batch", *(["--every-test"] if every_test else [])]
-    for m, impl, xml in jobs:
-        cmd += [m.qid + ("+timing" if m.timing or every_test else ""), str(impl), str(xml)]
+    for m, impl, results in jobs:
+        cmd += [m.qid + ("+timing" if m.timing or every_test else ""), str(impl), str(results)]
     subprocess.run(cmd, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return [(m, junit.read(xml) if xml.exists() else []) for m, _, xml in jobs]
+    return [(m, read(results) if results.exists() else []) for m, _, results in jobs]
 
 
 def _batch(triples: list[str], every_test: bool) -> int:
     import pytest
+
+    from . import plugin
     for i in range(0, len(triples), 3):
-        qid, impl, xml = triples[i:i + 3]
+        qid, impl, results = triples[i:i + 3]
         qid, _, timing = qid.partition("+")
         pytest.main([str(PROJECT_ROOT / "tests" / qid), "--impl", impl, "-q", "-p", "no:cacheprovider",
-                     f"--junitxml={xml}", "-o", "junit_family=xunit1", *([] if timing else ["-m", "not timing"])])
+                     "--results", results, *([] if timing else ["-m", "not timing"])], plugins=[plugin])
     return 0
 
 
-def lost_share(mutant: Mutant, outcomes: list[junit.Outcome]) -> float:
+def lost_share(mutant: Mutant, outcomes: list[Outcome]) -> float:
     """The share of its question's points the mutant loses under the rubric (tests not run count as passed)."""
     from .rubric import score_parts
     parts = score_parts(mutant.qid, 1.0, [(o.nodeid, o.status) for o in outcomes], absent_full=True)
@@ -132,7 +134,7 @@ def lost_share(mutant: Mutant, outcomes: list[junit.Outcome]) -> float:
 
 
 def kill_all(mutants: list[Mutant], work: Path, jobs: int = 2, every_test: bool = False,
-             on_result=None) -> list[tuple[Mutant, list[junit.Outcome]]]:
+             on_result=None) -> list[tuple[Mutant, list[Outcome]]]:
     """Every mutant, in ``jobs`` parallel batches (mutants of one question stay together)."""
     by_q: dict[str, list[Mutant]] = {}
     for m in mutants:
@@ -142,7 +144,7 @@ def kill_all(mutants: list[Mutant], work: Path, jobs: int = 2, every_test: bool 
     for g in groups:  # split big questions so the two workers stay busy
         for i in range(0, len(g), 6):
             batches.append(g[i:i + 6])
-    results: list[tuple[Mutant, list[junit.Outcome]]] = []
+    results: list[tuple[Mutant, list[Outcome]]] = []
     with cf.ThreadPoolExecutor(max(1, jobs)) as pool:
         for batch_result in pool.map(lambda b: kill_batch(b, work, every_test), batches):
             for r in batch_result:
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     survivors = 0
     done = [0]
 
-    def show(m: Mutant, outcomes: list[junit.Outcome]) -> None:
+    def show(m: Mutant, outcomes: list[Outcome]) -> None:
         nonlocal survivors
         done[0] += 1
         failed = [o for o in outcomes if o.status in ("failed", "error")]

@@ -44,7 +44,8 @@ class NotebookProvider:
         pass
 
     def pytest_configure(self, config) -> None:
-        config._llm_provider_override = self
+        from .plugin import use_provider
+        use_provider(config, self)
 
 
 def setup(qid: str) -> None:
@@ -83,6 +84,8 @@ def _forget_test_modules() -> None:
 def _run(path: Path, qid: str, namespace: dict) -> _Count:
     import pytest
 
+    from . import plugin
+
     _forget_test_modules()
     count = _Count()
     args = [str(path), "-q", "-p", "no:cacheprovider", "--rootdir", str(PROJECT_ROOT),
@@ -90,7 +93,7 @@ def _run(path: Path, qid: str, namespace: dict) -> _Count:
     sink = io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         warnings.simplefilter("ignore")
-        pytest.main(args, plugins=[NotebookProvider(qid, namespace), count])
+        pytest.main(args, plugins=[plugin, NotebookProvider(qid, namespace), count])
     return count
 
 

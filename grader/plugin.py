@@ -1,13 +1,23 @@
-"""The pytest plugin behind every suite (registered as the ``llm_internals`` pytest11 entry point).
+"""The pytest plugin behind every suite, loaded only where asked.
+
+It is never registered for every pytest run in the environment: the project's and the handout's
+``pyproject.toml`` load it (``addopts = ... -p grader.plugin``), and the grader's own runs name it
+(``pytest.main(..., plugins=[grader.plugin, ...])`` in-process, ``-p grader.plugin`` in a subprocess).
+A test file elsewhere runs without it (and without importing torch).
 
 - ``--impl solutions|exercises|PATH`` chooses what the hidden suites under ``tests/`` test.
 - ``--isolate`` runs the submission in an isolated worker process (what the grader uses).
+- ``--results PATH`` writes one outcome per test as JSON (``grader.outcomes``) for a grader that ran
+  pytest in a subprocess; in-process, the grader passes a ``grader.outcomes.Collector`` to ``pytest.main``.
 - ``sub``: the candidate's module for the test's question (the only way tests reach a submission).
   A self-check beside its stub (``exercises/qNN/test_*.py``) always gets the stub next to it.
 - ``ref``: the trusted reference module (hidden suites only).
+- The header (``pytest_report_header``) names what is tested and the isolation level.
 - Failures from ``CheckFailure``, ``NotImplementedError`` and ``SubmissionError`` print as one line.
-- A ``GraderFault`` raised by the grader's own code sets the test's ``grader_fault`` user property (also a
-  JUnit property), which ``grader.grading`` reads: a fault is a flag, never a word in a message.
+- Each failed report carries its kind (``failure_kind`` user property, one of ``grader.outcomes.KINDS``),
+  decided from the exception raised, never from its text. A ``GraderFault`` raised by the grader's own
+  code sets the ``grader_fault`` user property (also a JUnit property): a fault is a flag, never a word.
+- State lives in ``config.stash`` (``PROVIDER``, ``PROVIDER_OVERRIDE``, ``OUTCOMES``, ...).
 """
 from __future__ import annotations
 
@@ -20,9 +30,17 @@ import pytest
 
 from .checks.core import CheckFailure
 from .loading import GRADER_FAULT, GraderFault, InProcessProvider, SubmissionError, given_module, load_path
+from .outcomes import FAILURE_KIND, NOT_IMPLEMENTED, RUBRIC_PART, Collector
 from .questions import PROJECT_ROOT, get
 
 _QDIR = re.compile(r"^q\d\d$")
+
+# The plugin's state, per pytest run (``config.stash``):
+PROVIDER = pytest.StashKey()  # the provider of ``sub`` for the hidden suites (created on first use)
+PROVIDER_OVERRIDE = pytest.StashKey()  # set by an embedding plugin, e.g. grader.notebook's provider
+BESIDE = pytest.StashKey()  # {exercises root: InProcessProvider} for self-checks beside their stub
+TIMED_OUT = pytest.StashKey()  # questions whose self-check ran out of time (their others are skipped)
+OUTCOMES = pytest.StashKey()  # the grader.outcomes.Collector of this run
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,6 +52,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run the submission in an isolated worker process (the grader's mode)")
     group.addoption("--call-timeout", type=float, default=None, metavar="SECONDS",
                     help="with --isolate: wall-clock limit per call into the submission (default 60)")
+    group.addoption("--results", default=None, metavar="PATH",
+                    help="write one outcome per test (status, kind, message, rubric part, seconds) as JSON")
 
 
 def resolve_impl(value: str, base: Path = PROJECT_ROOT) -> Path:
@@ -47,34 +67,79 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "timing: a speed ratio measured in one process")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config.addinivalue_line("markers", "forbidden: a forbidden-call test (operator trace and static check)")
-    config._llm_provider = None  # created lazily: most runs never need it
+    config.stash[BESIDE] = {}
+    config.stash[TIMED_OUT] = set()
+    # the grader may pass its own Collector to pytest.main; otherwise this run has one of its own
+    collector = next((p for p in config.pluginmanager.get_plugins() if isinstance(p, Collector)), None)
+    if collector is None:
+        collector = Collector()
+        config.pluginmanager.register(collector, "llm-internals-outcomes")
+    config.stash[OUTCOMES] = collector
     # One torch thread: the exercises' tensors are small, and waking a second thread on a busy machine
     # costs more than it saves; results are also independent of the machine's core count.
     import torch
     torch.set_num_threads(1)
 
 
+def use_provider(config: pytest.Config, provider) -> None:
+    """Make ``sub`` return ``provider.get(qid)`` for every test of this run (e.g. a notebook's namespace)."""
+    config.stash[PROVIDER_OVERRIDE] = provider
+
+
 def _provider(config: pytest.Config):
-    override = getattr(config, "_llm_provider_override", None)  # e.g. grader.notebook's provider
+    override = config.stash.get(PROVIDER_OVERRIDE, None)
     if override is not None:
         return override
-    if config._llm_provider is None:
+    if PROVIDER not in config.stash:
         root = resolve_impl(config.getoption("impl"))
         if not root.is_dir():
             raise pytest.UsageError(f"--impl {config.getoption('impl')}: no such folder {root}")
         if config.getoption("isolate"):
             try:
                 from .isolation import WorkerProvider  # imported only where needed
-                config._llm_provider = WorkerProvider(root, call_timeout=config.getoption("call_timeout"))
+                config.stash[PROVIDER] = WorkerProvider(root, call_timeout=config.getoption("call_timeout"))
             except Exception as e:  # noqa: BLE001 - reported as the grader's fault, never the candidate's
                 raise GraderFault(f"cannot start the isolated worker: {type(e).__name__}: {e}") from e
         else:
-            config._llm_provider = InProcessProvider(root)
-    return config._llm_provider
+            config.stash[PROVIDER] = InProcessProvider(root)
+    return config.stash[PROVIDER]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """What the hidden suites test and how isolated it is (self-checks always test the stub beside them)."""
+    impl = config.getoption("impl")
+    if config.stash.get(PROVIDER_OVERRIDE, None) is not None:
+        what, isolation = "the embedding provider", config.stash[PROVIDER_OVERRIDE].isolation
+    else:
+        what = f"--impl {impl} ({resolve_impl(impl)})"
+        if config.getoption("isolate"):
+            try:
+                isolation = _provider(config).isolation  # starts the worker the hidden suites will use
+            except Exception as e:  # noqa: BLE001 - the tests then report the fault
+                isolation = f"the isolated worker could not start ({type(e).__name__}: {e})"
+        else:
+            isolation = InProcessProvider.isolation
+    return [f"llm-internals: hidden suites test {what}; isolation: {isolation}"]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    collector = config.stash.get(OUTCOMES, None)
+    if collector is None:
+        return
+    provider = config.stash.get(PROVIDER_OVERRIDE, None) or config.stash.get(PROVIDER, None)
+    if provider is not None:
+        try:
+            collector.isolation = provider.isolation
+        except Exception:  # noqa: BLE001 - the grader then describes it itself
+            pass
+    path = config.getoption("results")
+    if path:
+        collector.write(Path(path))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    provider = getattr(config, "_llm_provider", None)
+    provider = config.stash.get(PROVIDER, None)
     if provider is not None:
         provider.close()
 
@@ -86,21 +151,20 @@ def question_of(path: Path) -> str:
     raise pytest.UsageError(f"{path}: tests must live in a qNN folder")
 
 
-_beside_cache: dict[Path, InProcessProvider] = {}
-
-
 @pytest.fixture
 def sub(request: pytest.FixtureRequest):
     """The submission's module for this test's question (attribute access only)."""
     path = Path(request.node.path)
     qid = question_of(path)
     q = get(qid)
-    if getattr(request.config, "_llm_provider_override", None) is not None:
+    if request.config.stash.get(PROVIDER_OVERRIDE, None) is not None:
         return _provider(request.config).get(qid)
     if (path.parent / q.filename).exists() and path.parent.parent.name != "tests":
         root = path.parent.parent  # a self-check beside its stub
-        provider = _beside_cache.setdefault(root, InProcessProvider(root))
-        return provider.get(qid)
+        beside = request.config.stash[BESIDE]
+        if root not in beside:
+            beside[root] = InProcessProvider(root)
+        return beside[root].get(qid)
     return _provider(request.config).get(qid)
 
 
@@ -153,15 +217,20 @@ def _rel(path) -> str:
         return str(path)
 
 
-def _not_implemented_message(excinfo) -> str:
-    exc = excinfo.value
-    where = getattr(exc, "where", None)  # set by the isolated proxy
+def _not_implemented_where(excinfo) -> tuple[str, str, int]:
+    """(function, file, line) of a NotImplementedError: the stub that raised it."""
+    where = getattr(excinfo.value, "where", None)  # set by the isolated proxy
     if where:
-        return f"{where[0]} is not implemented yet: {where[1]}:{where[2]}"
+        return where[0], where[1], where[2]
     entry = excinfo.traceback[-1]
     raw = entry.frame.code.raw
     name = getattr(raw, "co_qualname", raw.co_name)  # KVCache.__init__, not just __init__
-    return f"{name} is not implemented yet: {_rel(entry.path)}:{entry.lineno + 1}"
+    return name, _rel(entry.path), entry.lineno + 1
+
+
+def _not_implemented_message(excinfo) -> str:
+    name, file, line = _not_implemented_where(excinfo)
+    return f"{name} is not implemented yet: {file}:{line}"
 
 
 def _submission_file(item) -> Path | None:
@@ -308,7 +377,8 @@ def _self_check_question(item) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
-    """Each hidden test names its rubric part (a JUnit property ``rubric_part``; see grader/rubric.py)."""
+    """Each hidden test names its rubric part (user property ``rubric_part``, also in --junitxml; see
+    grader/rubric.py): the grader reads it from the outcomes, never from the test's name again."""
     from .rubric import rubric
     for item in items:
         path = Path(item.path)
@@ -316,14 +386,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
             continue
         part = rubric(path.parent.name).part_of(getattr(item, "originalname", item.name))
         if part is not None:
-            item.user_properties.append(("rubric_part", part.id))
+            item.user_properties.append((RUBRIC_PART, part.id))
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """After a self-check ran out of time, the question's other self-checks are skipped (no long waits)."""
     qid = _self_check_question(item)
-    if qid is not None and qid in getattr(item.config, "_llm_timed_out", ()):
+    if qid is not None and qid in item.config.stash.get(TIMED_OUT, ()):
         pytest.skip(f"not run: an earlier self-check of {qid} did not finish in time (fix that first)")
 
 
@@ -369,9 +439,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if message is None:
         return None  # pytest's own report
     if _is_timeout(excinfo) and _self_check_question(item):
-        if not hasattr(item.config, "_llm_timed_out"):
-            item.config._llm_timed_out = set()
-        item.config._llm_timed_out.add(_self_check_question(item))
+        item.config.stash.setdefault(TIMED_OUT, set()).add(_self_check_question(item))
     # Build the report as for a passing call (pytest's own constructor: sections, timings, keywords),
     # then mark it failed with the message: skips pytest's costly traceback formatting.
     call.excinfo = None
@@ -381,4 +449,44 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         call.excinfo = excinfo
     report.outcome = "failed"
     report.longrepr = OneLine(message, str(item.path), 0)
+    return report
+
+
+def failure_kind(excinfo, item=None) -> str:
+    """The kind of a failure (``grader.outcomes.KINDS``), from the exception raised and where it was raised."""
+    if grader_fault(excinfo) is not None:
+        return "grader_fault"
+    if _is_timeout(excinfo):
+        return "timeout"
+    if excinfo.errisinstance(NotImplementedError):
+        return "not_implemented"
+    if excinfo.errisinstance(SubmissionError):
+        return "submission"
+    if excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
+        return "check"
+    if isinstance(getattr(excinfo.value, "where", None), tuple):  # raised by the submission in the worker
+        return "raised"
+    path = _submission_file(item) if item is not None else None
+    if path is not None and _frames_in(excinfo, path):
+        return "raised"
+    return "error"
+
+
+@pytest.hookimpl(wrapper=True, specname="pytest_runtest_makereport")
+def pytest_runtest_makereport_kind(item: pytest.Item, call: pytest.CallInfo):
+    """Every failed report says what kind of failure it is (user properties ``failure_kind`` and, for a
+    stub, ``not_implemented_function``): set here from the exception, read by ``grader.outcomes``."""
+    report = yield
+    excinfo = call.excinfo
+    if report.failed and excinfo is not None:
+        try:
+            kind = failure_kind(excinfo, item)
+        except Exception:  # noqa: BLE001 - a kind is never worth an internal error
+            kind = "error"
+        report.user_properties.append((FAILURE_KIND, kind))
+        if kind == "not_implemented":
+            try:
+                report.user_properties.append((NOT_IMPLEMENTED, _not_implemented_where(excinfo)[0]))
+            except Exception:  # noqa: BLE001
+                pass
     return report

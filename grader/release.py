@@ -13,7 +13,7 @@ from .questions import PROJECT_ROOT
 # The parts of the grader a candidate needs: the checks, the plugin (sub fixture, friendly failures),
 # the question registry, hints and the candidate's CLI (progress, hint, watch).
 GRADER_FILES = ["__init__.py", "questions.py", "questions.toml", "loading.py", "plugin.py", "forbidden.py",
-                "junit.py", "progressbar.py", "report.py", "candidate.py", "cli.py"]
+                "outcomes.py", "progressbar.py", "report.py", "candidate.py", "cli.py"]
 GRADER_DIRS = ["checks", "hints"]
 HANDOUT_README = PROJECT_ROOT / "docs" / "handout-README.md"
 # A self-check takes well under a second (the timing ones about 5 s): in the handout a test that runs

@@ -8,22 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from grader import junit
+from grader import outcomes
 from grader.questions import PROJECT_ROOT, existing
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make qa/support.py importable
 from support import QUESTIONS, by_question, run_pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
-def hidden_on_references(tmp_path_factory) -> dict[str, list[junit.Outcome]]:
-    xml = tmp_path_factory.mktemp("hidden") / "solutions.xml"
-    return by_question(run_pytest([f"tests/{q}" for q in QUESTIONS], xml, "--impl", "solutions"))
+def hidden_on_references(tmp_path_factory) -> dict[str, list[outcomes.Outcome]]:
+    results = tmp_path_factory.mktemp("hidden") / "solutions.json"
+    return by_question(run_pytest([f"tests/{q}" for q in QUESTIONS], results, "--impl", "solutions"))
 
 
 @pytest.fixture(scope="session")
-def hidden_on_stubs(tmp_path_factory) -> dict[str, list[junit.Outcome]]:
-    xml = tmp_path_factory.mktemp("hidden") / "stubs.xml"
-    return by_question(run_pytest([f"tests/{q}" for q in QUESTIONS], xml, "--impl", "exercises"))
+def hidden_on_stubs(tmp_path_factory) -> dict[str, list[outcomes.Outcome]]:
+    results = tmp_path_factory.mktemp("hidden") / "stubs.json"
+    return by_question(run_pytest([f"tests/{q}" for q in QUESTIONS], results, "--impl", "exercises"))
 
 
 @pytest.fixture(scope="session")
@@ -38,12 +38,12 @@ def handout_with_references(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def self_checks_on_references(handout_with_references, tmp_path_factory) -> dict[str, list[junit.Outcome]]:
-    xml = tmp_path_factory.mktemp("visible") / "solved.xml"
-    return by_question(run_pytest(["exercises"], xml, cwd=handout_with_references))
+def self_checks_on_references(handout_with_references, tmp_path_factory) -> dict[str, list[outcomes.Outcome]]:
+    results = tmp_path_factory.mktemp("visible") / "solved.json"
+    return by_question(run_pytest(["exercises"], results, cwd=handout_with_references))
 
 
 @pytest.fixture(scope="session")
-def self_checks_on_stubs(tmp_path_factory) -> dict[str, list[junit.Outcome]]:
-    xml = tmp_path_factory.mktemp("visible") / "stubs.xml"
-    return by_question(run_pytest(["exercises"], xml))
+def self_checks_on_stubs(tmp_path_factory) -> dict[str, list[outcomes.Outcome]]:
+    results = tmp_path_factory.mktemp("visible") / "stubs.json"
+    return by_question(run_pytest(["exercises"], results))

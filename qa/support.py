@@ -7,23 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from grader import junit
+from grader import outcomes
 from grader.questions import PROJECT_ROOT, existing
 
 QUESTIONS = [q.qid for q in existing()]
 
 
-def run_pytest(targets: list[str], xml: Path, *extra: str, cwd: Path = PROJECT_ROOT) -> list[junit.Outcome]:
-    cmd = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", f"--junitxml={xml}",
-           "-o", "junit_family=xunit1", *extra]
+def run_pytest(targets: list[str], results: Path, *extra: str, cwd: Path = PROJECT_ROOT) -> list[outcomes.Outcome]:
+    """Run pytest with the project's plugin in a subprocess; its outcomes (``grader.outcomes``)."""
+    cmd = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", "-p", "grader.plugin",
+           "--results", str(results), *extra]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    if not xml.exists():
+    if not results.exists():
         pytest.fail(f"pytest produced no results: {' '.join(cmd)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return junit.read(xml)
+    return outcomes.read(results)
 
 
-def by_question(outcomes: list[junit.Outcome]) -> dict[str, list[junit.Outcome]]:
-    out: dict[str, list[junit.Outcome]] = {}
+def by_question(outcomes: list[outcomes.Outcome]) -> dict[str, list[outcomes.Outcome]]:
+    out: dict[str, list[outcomes.Outcome]] = {}
     for o in outcomes:
         out.setdefault(o.qid, []).append(o)
     return out

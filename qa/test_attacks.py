@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import junit
+from grader import outcomes as outcomes_file
 from grader.questions import PROJECT_ROOT
 
 ATTACKS = Path(__file__).resolve().parent / "attacks"
@@ -198,7 +198,7 @@ def run_attack(name: str, tmp: Path, grade: bool = False) -> dict:
     subs = {"__PROJECT__": str(PROJECT_ROOT), "__OUT__": str(out), "__MARKER__": marker,
             "__PORT__": str(listener.port)}
     sub = build(name, tmp, subs)
-    xml = out / "junit.xml"
+    xml, results = out / "junit.xml", out / "results.json"  # the user's --junit; the plugin's outcomes
     qids = ["q21"] + (["q20"] if (sub / "q20").is_dir() else [])
     report = tmp / "graded.json"  # beside out/, where the fake_report attack plants its report.json
     if grade:  # the whole path an interviewer runs: its exit code and its report are what is at stake
@@ -207,7 +207,7 @@ def run_attack(name: str, tmp: Path, grade: bool = False) -> dict:
     else:
         cmd = [sys.executable, "-m", "pytest", *[f"tests/{q}" for q in qids], "--impl", str(sub), "--isolate",
                "--call-timeout", str(CALL_TIMEOUT), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-               f"--junitxml={xml}", "-o", "junit_family=xunit1"]
+               "--results", str(results)]
     env = dict(os.environ, TMPDIR=str(scratch))  # the grader's scratch dirs land here: findable afterwards
     t0 = time.monotonic()
     code = None
@@ -220,16 +220,21 @@ def run_attack(name: str, tmp: Path, grade: bool = False) -> dict:
     seconds = time.monotonic() - t0
     listener.close()
     left = wait_gone(marker, str(scratch))
-    outcomes = junit.read(xml) if xml.exists() else []
     graded = json.loads(report.read_text(encoding="utf-8")) if report.exists() else None
-    planted = sorted(p.name for p in out.iterdir() if p.name != "junit.xml")
+    if grade:  # what the grader itself scored
+        outcomes = [outcomes_file.Outcome(t["nodeid"], qid, t["status"], t["message"], t["seconds"], t.get("kind", ""),
+                                          t.get("part", ""))
+                    for qid, q in (graded or {}).get("questions", {}).items() for t in q["tests"]]
+    else:
+        outcomes = outcomes_file.read(results) if results.exists() else []
+    planted = sorted(p.name for p in out.iterdir() if p.name not in ("junit.xml", "results.json"))
     planted += [p for p in (PROJECT_ROOT / "fake-junit.xml", PROJECT_ROOT / "report.json") if p.exists()]
     return {"outcomes": outcomes, "seconds": seconds, "survivors": left, "planted": planted, "code": code,
             "report": graded,
             "connections": listener.connections, "output": output, "scratch_left": list(scratch.iterdir())}
 
 
-def _fn(o: junit.Outcome) -> str:
+def _fn(o: outcomes_file.Outcome) -> str:
     return re.sub(r"\[.*\]$", "", o.nodeid.split("::")[-1])
 
 

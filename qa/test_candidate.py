@@ -16,14 +16,13 @@ import sys
 import time
 import types
 import tomllib
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import torch
 
 from support import QUESTIONS
-from grader import candidate, junit
+from grader import candidate, outcomes
 from grader.checks import CheckFailure, assert_close, assert_equal, assert_number, compare_speed
 from grader.questions import PROJECT_ROOT, get
 from grader.release import HANDOUT_TEST_TIMEOUT_S, make_release
@@ -91,24 +90,18 @@ def mistake_runs(tmp_path_factory) -> dict[str, dict]:
     targets = {}
     for name, (qid, text) in mistakes().items():
         targets[name] = question_copy(base / name, qid, text)
-    xml = base / "out.xml"
+    results = base / "out.json"
     proc = subprocess.run([sys.executable, "-m", "pytest", *map(str, targets.values()), "-q", "-p", "no:cacheprovider",
-                           "-p", "no:randomly", "--import-mode=importlib", "-m", "not timing", "-o", "timeout=3",
-                           f"--junitxml={xml}", "-o", "junit_family=xunit1"],
+                           "-p", "no:randomly", "-p", "grader.plugin", "--import-mode=importlib", "-m", "not timing",
+                           "-o", "timeout=3", "--results", str(results)],
                           cwd=base, capture_output=True, text=True, timeout=600)
-    assert xml.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
-    out: dict[str, dict] = {name: {"messages": {}, "status": {}} for name in targets}
-    for case in ET.parse(xml).getroot().iter("testcase"):
-        name, test = case.get("classname", "").split(".")[0], case.get("name", "")
-        status, text = "passed", ""
-        for tag in ("failure", "error", "skipped"):
-            el = case.find(tag)
-            if el is not None:  # the element's text is the whole message (its attribute is cut at a few lines)
-                status, text = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag], \
-                    (el.text or el.get("message") or "").strip()
-                break
-        out[name]["messages"][test] = text
-        out[name]["status"][test] = status
+    assert results.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    out: dict[str, dict] = {name: {"messages": {}, "status": {}, "outcomes": []} for name in targets}
+    for o in outcomes.read(results):
+        name, test = o.nodeid.split("/")[0], o.nodeid.split("::")[-1]
+        out[name]["messages"][test] = o.message
+        out[name]["status"][test] = o.status
+        out[name]["outcomes"].append(o)
     for name in out:
         out[name]["stdout"] = proc.stdout
     return out
@@ -205,8 +198,9 @@ def test_unfinished_functions_are_named(mistake_runs):
     run = mistake_runs["started"]
     msgs = failures(run)
     assert msgs and all(m.startswith("masked_scores is not implemented yet: ") for m in msgs.values()), msgs
-    outcomes = [junit.Outcome(f"q21::{t}", "q21", s, run["messages"][t], 0.0) for t, s in run["status"].items()]
-    assert candidate.classify(outcomes) == "started"
+    assert {o.kind for o in run["outcomes"] if o.status != "passed"} == {"not_implemented"}  # set structurally
+    assert {o.function for o in run["outcomes"] if o.status != "passed"} == {"masked_scores"}
+    assert candidate.classify(run["outcomes"]) == "started"
 
 
 # --- the messages' finer points, straight from the check library ----------------------------------

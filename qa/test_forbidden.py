@@ -19,7 +19,7 @@ import sys
 import pytest
 import torch
 
-from grader import junit, optrace
+from grader import optrace, outcomes
 from grader.forbidden import BY_NAME, FAMILIES, families_of, forbidden_operators, function_families, violations
 from grader.integrity import scan_source
 from grader.questions import PROJECT_ROOT, all_questions, forbidden_calls
@@ -174,20 +174,19 @@ def _write(route: str, root) -> None:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> dict[tuple[str, str], dict[str, junit.Outcome]]:
+def graded(tmp_path_factory) -> dict[tuple[str, str], dict[str, outcomes.Outcome]]:
     out = {}
     for route in ROUTES:
         root = tmp_path_factory.mktemp(f"forbidden_{route}") / "exercises"
         _write(route, root)
         for mode, flags in MODES.items():
-            xml = root.parent / f"{mode}.xml"
+            results = root.parent / f"{mode}.json"
             targets = [f"tests/{qid}" for qid in ROUTES[route]]
             cmd = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", "-m",
-                   "forbidden and not timing", "--impl", str(root), f"--junitxml={xml}", "-o",
-                   "junit_family=xunit1", *flags]
+                   "forbidden and not timing", "--impl", str(root), "--results", str(results), *flags]
             proc = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True)
-            assert xml.exists(), f"{' '.join(cmd)}: no results\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
-            out[(route, mode)] = {o.nodeid.split("tests/", 1)[-1]: o for o in junit.read(xml)}
+            assert results.exists(), f"{' '.join(cmd)}: no results\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+            out[(route, mode)] = {o.nodeid.split("tests/", 1)[-1]: o for o in outcomes.read(results)}
     return out
 
 

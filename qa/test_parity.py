@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import junit
+from grader import outcomes
 from grader.mutants import catalog
 from grader.questions import PROJECT_ROOT, all_questions
 
@@ -84,12 +84,12 @@ def _batch(spec_path: str) -> int:
     import pytest as _pytest
     for job in json.loads(Path(spec_path).read_text(encoding="utf-8")):
         _pytest.main([*(str(PROJECT_ROOT / "tests" / q) for q in job["qids"]), "--impl", job["impl"], "-q",
-                      "-p", "no:cacheprovider", "-m", "not timing", f"--junitxml={job['xml']}",
-                      "-o", "junit_family=xunit1", *(["--isolate"] if job["isolate"] else [])])
+                      "-p", "no:cacheprovider", "-m", "not timing", "--results", job["results"],
+                      *(["--isolate"] if job["isolate"] else [])])
     return 0
 
 
-def _verdict(o: junit.Outcome) -> str:
+def _verdict(o: outcomes.Outcome) -> str:
     return "not passed" if o.status in ("failed", "error") else o.status
 
 
@@ -98,7 +98,7 @@ def both_modes(tmp_path_factory) -> dict:
     work = tmp_path_factory.mktemp("parity")
     subs = submissions(work)
     jobs = [{"label": label, "impl": str(root), "qids": qids, "isolate": iso,
-             "xml": str(work / f"{i:02d}-{'isolated' if iso else 'in-process'}.xml")}
+             "results": str(work / f"{i:02d}-{'isolated' if iso else 'in-process'}.json")}
             for i, (label, root, qids) in enumerate(subs) for iso in (False, True)]
     # two batches of about equal cost (an isolated run costs about twice an in-process one)
     batches: list[list[dict]] = [[], []]
@@ -119,8 +119,8 @@ def both_modes(tmp_path_factory) -> dict:
     seconds = time.monotonic() - t0
     results = {}
     for job in jobs:
-        xml = Path(job["xml"])
-        results[(job["label"], job["isolate"])] = junit.read(xml) if xml.exists() else []
+        path = Path(job["results"])
+        results[(job["label"], job["isolate"])] = outcomes.read(path) if path.exists() else []
     print(f"\nparity: {len(subs)} submissions x 2 modes in {seconds:.0f} s")
     shutil.rmtree(work, ignore_errors=True)
     return {"labels": [s[0] for s in subs], "qids": {s[0]: s[2] for s in subs}, "results": results,

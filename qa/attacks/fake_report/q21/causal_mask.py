@@ -4,7 +4,8 @@ import os
 import torch
 
 FAKE = '<testsuite tests="1" failures="0"><testcase classname="tests.q21" name="all" /></testsuite>'
-TARGETS = ["__OUT__/junit.xml", "__OUT__/fake-junit.xml", "__OUT__/report.json", "__PROJECT__/fake-junit.xml",
+TARGETS = ["__OUT__/junit.xml", "__OUT__/results.json", "__OUT__/fake-junit.xml", "__OUT__/report.json",
+           "__PROJECT__/fake-junit.xml",
            "__PROJECT__/report.json", "../junit.xml", "../../junit.xml", "junit.xml"]
 
 
