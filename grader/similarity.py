@@ -87,12 +87,13 @@ def _docstrings(text: str) -> list[tuple[int, int]]:
         return starts[line - 1] + len(row.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
 
     out = []
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
-                    and isinstance(first.value.value, str):
-                out.append((at(first.lineno, first.col_offset), at(first.end_lineno, first.end_col_offset)))
+    todo = [tree]  # the module, its classes and functions (nested ones too): not every node
+    while todo:
+        node = todo.pop()
+        first = node.body[0] if node.body else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            out.append((at(first.lineno, first.col_offset), at(first.end_lineno, first.end_col_offset)))
+        todo += [n for n in node.body if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
     return out
 
 
