@@ -157,7 +157,7 @@ def question(qid: str, q: dict, timing: bool = True) -> dict:
             for t in failed:
                 seen_keys.setdefault(keys[id(t)], p["id"])
             fact = evidence(failed[0]["message"]) if failed else "tests not passed"
-            share = "" if not p["passed"] else f"{len(failed)} of {p['total']} tests, "
+            share = "" if not p["passed"] else f"{len(failed)} of {p['total']} tests fail: "
             out.append(_sentence("gap", f"{misses} ({share}{fact})", p["id"], mine))
     for ins in insights if not stub else ():
         if set(ins["passed"]) <= full and set(ins["failed"]) <= zero:
