@@ -25,7 +25,9 @@ first failing test's message, e.g. "(only 0.74x faster, needs 2x)"), then insigh
 measured or not run, then integrity notes (``grader.integrity``: for review, never a verdict).
 
     narrative.build(report)  -> {qid: {"line": str, "sentences": [{"kind", "text", "part", "tests",
-                                                                   "failed"}, ...]}}
+                                                                   "failed", "failure_kinds"}, ...]}}
+    (``tests``: the test functions behind the sentence; ``failed``: up to 10 failing node ids;
+    ``failure_kinds``: the plugin's kinds of those failures, grader.outcomes.KINDS)
     narrative.lines(report)  -> [str, ...]        one line per question (Gradescope, HTML summary)
     narrative.section(report) -> str             the terminal section printed after the score table
 """
@@ -105,9 +107,11 @@ def failure_key(message: str) -> str:
 
 
 def _sentence(kind: str, text: str, part: str | None, tests: list[dict]) -> dict:
+    failed = [t for t in tests if t["status"] in ("failed", "error")]
     return {"kind": kind, "text": text, "part": part,
             "tests": sorted({test_name(t["nodeid"]) for t in tests}),
-            "failed": [t["nodeid"] for t in tests if t["status"] != "passed"][:10]}
+            "failed": [t["nodeid"] for t in tests if t["status"] != "passed"][:10],
+            "failure_kinds": sorted({t["kind"] for t in failed if t.get("kind")})}  # grader.outcomes.KINDS
 
 
 def question(qid: str, q: dict, timing: bool = True) -> dict:
@@ -119,7 +123,8 @@ def question(qid: str, q: dict, timing: bool = True) -> dict:
     out: list[dict] = []
     failing = [t for t in tests if t["status"] in ("failed", "error")]
     todo = [(t["message"].strip().splitlines() or [""])[0] for t in failing]
-    stub = bool(failing) and all(" is not implemented yet" in m for m in todo) and not any(
+    stub = bool(failing) and all(t.get("kind") == "not_implemented" or (not t.get("kind") and " is not "
+                                 "implemented yet" in m) for t, m in zip(failing, todo)) and not any(
         p["points"] > EPS for p in parts)
     if stub:  # an untouched stub: one sentence for the question
         names = ", ".join(dict.fromkeys(m.split(" is not implemented yet")[0].strip() for m in todo))

@@ -143,6 +143,7 @@ def test_grade_json_and_terminal_carry_the_narrative(tmp_path):
     rep = json.loads(out.read_text(encoding="utf-8"))
     (s,) = rep["narrative"]["q21"]["sentences"]
     assert s["kind"] == "not_attempted" and "causal_mask" in s["text"] and s["failed"]
+    assert s["failure_kinds"] == ["not_implemented"]  # the plugin's kind of each failure (grader.outcomes)
     assert rep["narrative"]["q21"]["line"] in proc.stdout
     assert narrative.lines(rep) == [rep["narrative"]["q21"]["line"]]
 
