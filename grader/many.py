@@ -274,11 +274,8 @@ def _grade_locally(subs: list[Path], names: list[str], out: Path, jobs: int, opt
 
 def _grade_on_dask(subs: list[Path], names: list[str], scheduler: str, opts: dict,
                    progress: _Progress) -> dict[str, tuple[dict | None, str]]:
-    try:
-        from distributed import Client, wait
-    except ImportError:
-        raise SystemExit("llmgrade grade-many --scheduler needs Dask distributed: "
-                         "pip install -e '.[dask]' (on this machine and on every node)") from None
+    from distributed import Client, wait
+
     results: dict[str, tuple[dict | None, str]] = {}
     started: dict[str, float] = {}
 
@@ -294,7 +291,11 @@ def _grade_on_dask(subs: list[Path], names: list[str], scheduler: str, opts: dic
             progress.tests_done(name, int(msg["done"]), int(msg["total"]))
 
     mine = fingerprint()
-    with Client(scheduler, timeout=30) as client:
+    try:
+        client = Client(scheduler, timeout=20)
+    except (OSError, TimeoutError) as e:
+        raise _NoCluster(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
+    with client:
         client.subscribe_topic(PROGRESS_TOPIC, on_event)
         futures = {}
         for sub, name in zip(subs, names):
@@ -328,6 +329,10 @@ def _grade_on_dask(subs: list[Path], names: list[str], scheduler: str, opts: dic
     return results
 
 
+class _NoCluster(Exception):
+    pass
+
+
 def grade_many(root: Path, *, jobs: int, out: Path, timing: bool = True, isolate: bool = True,
                only: list[str] | None = None, scheduler: str | None = None, stream=None,
                extras: Callable | None = None) -> int:
@@ -342,6 +347,13 @@ def grade_many(root: Path, *, jobs: int, out: Path, timing: bool = True, isolate
     if not subs:
         print(f"llmgrade: no submissions under {root} (folders containing qNN/ folders)", file=sys.stderr)
         return 2
+    if scheduler:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            print("llmgrade grade-many --scheduler needs Dask distributed: pip install -e '.[dask]' "
+                  "(here and on every node of the cluster)", file=sys.stderr)
+            return 2
     names = [candidate_name(s) for s in subs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -360,7 +372,11 @@ def grade_many(root: Path, *, jobs: int, out: Path, timing: bool = True, isolate
     t0 = time.perf_counter()
     try:
         if scheduler:
-            results = _grade_on_dask(subs, names, scheduler, opts, progress)
+            try:
+                results = _grade_on_dask(subs, names, scheduler, opts, progress)
+            except _NoCluster as e:
+                print(f"llmgrade: {e}", file=sys.stderr)
+                return 2
         else:
             results = _grade_locally(subs, names, out, jobs, opts, progress)
     finally:
@@ -374,6 +390,8 @@ def grade_many(root: Path, *, jobs: int, out: Path, timing: bool = True, isolate
             rep["submission"] = str(sub.resolve())  # the interviewer's path, wherever it was graded
             (out / "reports" / f"{name}.json").write_text(json.dumps(rep, indent=2, ensure_ascii=False),
                                                           encoding="utf-8")
+        else:  # no stale report of an earlier run beside this summary
+            (out / "reports" / f"{name}.json").unlink(missing_ok=True)
         entries.append({"candidate": name, "report": rep, "error": err})
     sections, per_candidate = extras(entries) if extras else ((), None)
     summary.write_summary(out, entries, sections=sections, per_candidate=per_candidate,

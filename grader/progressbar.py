@@ -83,3 +83,4 @@ class Bar:
             if self.tty and self._drawn:
                 self.stream.write("\n")
                 self.stream.flush()
+                self._drawn = False

@@ -114,6 +114,8 @@ def runs(cluster, tmp_path_factory):
     finally:
         _stop([local, dask])
     for name, p in (("local", local), ("dask", dask)):
+        # "another version of the grader": grader/, tests/ or solutions/ changed during the run (an edit in
+        # a shared working tree); the workers refuse then, as they should
         assert p.returncode == 0, f"{name}: {out[name][1][-3000:]}"
     return {name: {"out": root / name, "stdout": out[name][0], "stderr": out[name][1]} for name in out}
 
