@@ -4,16 +4,19 @@
     llmgrade grade-many DIR -j 2       every submission under DIR, CSV + HTML summary
     llmgrade similarity DIR --json OUT every pair of submissions per question, and each with the references
     llmgrade release OUT               the candidate handout (no references, no hidden tests)
+    llmgrade gradescope-bundle OUT.zip a Gradescope autograder (setup.sh, run_autograder, hidden suites)
     llmgrade progress [EXERCISES]      which questions are not started / failing / passing
     llmgrade hint q21 [LEVEL]          hints in tiers, 中文 and English
     llmgrade watch [EXERCISES]         re-run a question's self-check when its files change
     llmgrade mutants [q21 ...]         the mutant kill matrix
     llmgrade nbgrader-course COURSE    the exercises as an nbgrader course (source/llm-internals/qNN.ipynb)
     llmgrade from-notebooks DIR OUT    a candidate's notebooks -> a submission folder for `grade`
+    llmgrade nbgrader-grade COURSE     nbgrader's autograde, each notebook graded in the isolated worker
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,9 +28,29 @@ def _default_submission() -> Path:
     return sol if sol.is_dir() else PROJECT_ROOT / "exercises"
 
 
+def _require_isolation(args: argparse.Namespace) -> int:
+    """0, or exit status 3 with the reason where full isolation is required (--require-isolation or
+    LLMGRADE_REQUIRE_ISOLATION=1, which the flag sets for every worker this run starts) and unavailable."""
+    from .isolation import REQUIRE_ENV, full_isolation_problem, isolation_required
+    if args.require_isolation:
+        os.environ[REQUIRE_ENV] = "1"
+    if not isolation_required():
+        return 0
+    problem = "--no-isolate runs the submission in this process" if args.no_isolate else full_isolation_problem()
+    if problem is None:
+        return 0
+    print(f"llmgrade {args.command}: refusing to grade: full isolation is required ({'--require-isolation' if args.require_isolation else REQUIRE_ENV + '=1'}) "
+          f"but unavailable here: {problem}", file=sys.stderr)
+    return 3
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     from . import grading, report
     from .progressbar import Bar
+
+    refused = _require_isolation(args)
+    if refused:
+        return refused
 
     sub = Path(args.submission) if args.submission else _default_submission()
     qids = [q.strip() for q in args.only.split(",")] if args.only else None
@@ -65,6 +88,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 def cmd_grade_many(args: argparse.Namespace) -> int:
     from .many import grade_many
+    refused = _require_isolation(args)
+    if refused:
+        return refused
     only = [q.strip() for q in args.only.split(",")] if args.only else None
 
     def extras(entries):  # the summary's narrative per candidate, and similarity.json beside the summary
@@ -97,6 +123,20 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gradescope_bundle(args: argparse.Namespace) -> int:
+    from .gradescope import build_bundle
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"llmgrade: {out} exists (use --force to replace it)", file=sys.stderr)
+        return 2
+    qids = [q.strip() for q in args.only.split(",")] if args.only else None
+    build_bundle(out, visibility=args.visibility, qids=qids)
+    print(f"Gradescope autograder written to {out} ({out.stat().st_size >> 20} MiB): upload it as the "
+          f"assignment's autograder (Configure Autograder > Zip file); each part's details are "
+          f"'{args.visibility}' for the candidates")
+    return 0
+
+
 def cmd_progress(args: argparse.Namespace) -> int:
     from .candidate import progress
     return progress(Path(args.exercises) if args.exercises else PROJECT_ROOT / "exercises")
@@ -114,16 +154,25 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def cmd_mutants(args: argparse.Namespace) -> int:
     from .mutants import main as mutants_main
-    return mutants_main(args.qids + (["-j", str(args.jobs)] if args.jobs else []))
+    return mutants_main(args.qids + (["-j", str(args.jobs)] if args.jobs else [])
+                        + (["--every-test"] if args.every_test else []))
 
 
 def cmd_nbgrader_course(args: argparse.Namespace) -> int:
     from .nbcourse import write_course
     qids = [q.strip() for q in args.only.split(",")] if args.only else None
-    written = write_course(Path(args.course), qids, assignment=args.assignment, timeout=args.cell_timeout)
+    def shown(i: int, n: int, qid: str) -> None:
+        print(f"  [{i}/{n}] {qid}", flush=True)
+    written = write_course(Path(args.course), qids, assignment=args.assignment, timeout=args.cell_timeout,
+                           progress=shown)
     print(f"wrote {len(written)} notebooks to {Path(args.course) / 'source' / args.assignment} and "
           f"{Path(args.course) / 'nbgrader_config.py'}")
     return 0
+
+
+def cmd_nbgrader_grade(args: argparse.Namespace) -> int:
+    from .nbgrade import autograde_isolated
+    return autograde_isolated(Path(args.course), args.assignment, [args.student] if args.student else None)
 
 
 def cmd_from_notebooks(args: argparse.Namespace) -> int:
@@ -134,7 +183,8 @@ def cmd_from_notebooks(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="llmgrade", description=__doc__,
+    handout = not (Path(__file__).parent / "grading.py").exists()
+    ap = argparse.ArgumentParser(prog="llmgrade", description=_description(handout),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sp = ap.add_subparsers(dest="command", required=True)
 
@@ -152,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("exercises", nargs="?")
     w.set_defaults(func=cmd_watch)
 
-    if not (Path(__file__).parent / "grading.py").exists():
+    if handout:
         return ap  # the candidate handout: grading tools are not shipped
 
     g = sp.add_parser("grade", help="grade one submission (default: the references, or exercises/ in a handout)")
@@ -162,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--gradescope", help="write a Gradescope-style results.json")
     g.add_argument("--junit", help="write JUnit XML of every hidden test")
     g.add_argument("--no-isolate", action="store_true", help="run the submission in this process (trusted code only)")
+    g.add_argument("--require-isolation", action="store_true",
+                   help="refuse to grade (exit 3) unless full isolation (bubblewrap + seccomp) is available; "
+                        "also LLMGRADE_REQUIRE_ISOLATION=1")
     g.add_argument("--no-timing", action="store_true", help="skip the timing tests")
     g.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     g.add_argument("--no-narrative", action="store_true", help="no per-question narrative after the table")
@@ -176,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--only", help="comma-separated questions, e.g. q21,q36")
     m.add_argument("--out", default="grades", help="folder for summary.csv, summary.html and per-candidate reports")
     m.add_argument("--no-isolate", action="store_true", help=argparse.SUPPRESS)
+    m.add_argument("--require-isolation", action="store_true",
+                   help="refuse to grade (exit 3) unless full isolation is available (LLMGRADE_REQUIRE_ISOLATION=1)")
     m.add_argument("--no-timing", action="store_true")
     m.add_argument("--no-similarity", action="store_true", help="no similarity.json (llmgrade similarity)")
     m.set_defaults(func=cmd_grade_many)
@@ -194,9 +249,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="replace OUT if it exists")
     r.set_defaults(func=cmd_release)
 
+    gs = sp.add_parser("gradescope-bundle", help="write a Gradescope autograder zip")
+    gs.add_argument("out", help="the zip to write, e.g. autograder.zip")
+    gs.add_argument("--visibility", default="after_published",
+                    choices=("hidden", "after_due_date", "after_published", "visible"),
+                    help="when candidates see each rubric part's details (default: after_published)")
+    gs.add_argument("--only", help="comma-separated questions of the assignment (default: all)")
+    gs.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    gs.set_defaults(func=cmd_gradescope_bundle)
+
     mu = sp.add_parser("mutants", help="grade every mutant and print the kill matrix")
     mu.add_argument("qids", nargs="*")
     mu.add_argument("-j", "--jobs", type=int, default=0)
+    mu.add_argument("--every-test", action="store_true", help="run every hidden test, not just up to the first kill")
     mu.set_defaults(func=cmd_mutants)
 
     nb = sp.add_parser("nbgrader-course", help="write the exercises as an nbgrader course")
@@ -206,6 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("--cell-timeout", type=int, default=300, help="nbgrader's per-cell execution timeout (s)")
     nb.set_defaults(func=cmd_nbgrader_course)
 
+    ng = sp.add_parser("nbgrader-grade", help="nbgrader's autograde with each notebook graded in the isolated worker")
+    ng.add_argument("course", help="the nbgrader course folder (with nbgrader_config.py and submitted/)")
+    ng.add_argument("--assignment", default="llm-internals")
+    ng.add_argument("--student", help="one student (or a glob, as nbgrader's --student); default: all")
+    ng.set_defaults(func=cmd_nbgrader_grade)
+
     fn = sp.add_parser("from-notebooks", help="extract a candidate's solution cells into a submission folder")
     fn.add_argument("notebooks", help="a folder with qNN.ipynb files (e.g. submitted/<student>/<assignment>)")
     fn.add_argument("out")
@@ -213,7 +284,17 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-INTERVIEWER_COMMANDS = ("grade", "grade-many", "similarity", "release", "mutants", "nbgrader-course", "from-notebooks")
+INTERVIEWER_COMMANDS = ("grade", "grade-many", "similarity", "release", "gradescope-bundle", "mutants",
+                        "nbgrader-course", "nbgrader-grade", "from-notebooks")
+
+
+def _description(handout: bool) -> str:
+    """The module's usage lines; in the candidate handout only the commands that work there."""
+    if not handout:
+        return __doc__
+    keep = [line for line in __doc__.splitlines()[1:]
+            if not any(line.strip().startswith(f"llmgrade {c} ") for c in INTERVIEWER_COMMANDS)]
+    return "llmgrade: help for candidates: your progress, hints, and self-checks on every save.\n" + "\n".join(keep)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -191,8 +191,8 @@ def gradescope_results(report: dict) -> dict:
         for p in parts:
             full = p["total"] and p["points"] >= p["max_points"] - 1e-9
             mine = [t for t in q["tests"] if t.get("part") == p["id"] and t["status"] != "passed"]
-            output = "all tests of this part passed" if full else "\n".join(
-                (t["message"].splitlines() or ["(no message)"])[0][:300] for t in mine[:5])
+            output = "all tests of this part passed" if full else "\n".join(dict.fromkeys(  # each message once
+                (t["message"].splitlines() or ["(no message)"])[0][:300] for t in mine[:5]))
             if p["gate"] and p["gate_share"] < 1 and p["passed"]:
                 output += f"\n(counts only together with correct values: {', '.join(p['gate'])})"
             tests.append({"name": f"{qid} {q['title']}: {p['title']}", "score": round(p["points"], 4),
