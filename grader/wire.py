@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import select
+import socket
 import struct
 import time
 from dataclasses import dataclass
@@ -48,6 +50,12 @@ _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _FRAME = struct.Struct("<QI")
 BIG = 1 << 16  # tensors with at least this many bytes travel as segments (no copy on the way out)
+
+
+# The built-in exceptions that cross the boundary as themselves (by name; anything else as a message).
+BUILTIN_ERRORS: dict[str, type[Exception]] = {
+    e.__name__: e for e in (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError, OverflowError,
+                            RuntimeError)}
 
 
 class WireError(Exception):
@@ -276,6 +284,17 @@ class Encoder:
         self.value(str(getattr(cls, "__qualname__", cls.__name__)))
         fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
         self.value(fields)
+
+    def callable_ref(self, cid: int) -> None:
+        """A callable that stays on the sending side, by number (the receiver calls it back)."""
+        self.buf += b"k" + _U64.pack(cid)
+
+    def handle_ref(self, hid: int, typename: str, flags: int) -> None:
+        """An object of the worker, by number, with its type's name; ``flags`` 1: it is callable
+        (the trusted side sends 0 when it hands a handle back)."""
+        self.buf += b"h" + _U64.pack(hid)
+        self.value(typename)
+        self.buf += bytes([flags & 0xFF])
 
     def wire_object(self, obj: Any, token: int = 0) -> None:
         """``token`` names the sending side's object (0: none), so the receiver may keep one copy per object."""
@@ -633,23 +652,63 @@ def send_parts(sock, parts: list) -> None:
         sock.sendall(small)
 
 
-def _recv_into(sock, view: memoryview) -> None:
+class PeerTimeout(Exception):
+    """The other side sent or took nothing before the deadline."""
+
+
+class PeerClosed(Exception):
+    """The other side closed the connection (or the socket failed)."""
+
+
+def recv_into(sock, view: memoryview, deadline: float | None = None) -> None:
+    """Fill ``view`` from ``sock``; with a ``deadline`` (time.monotonic()) the socket is polled, never blocked on."""
     got, n = 0, len(view)
     while got < n:
-        k = sock.recv_into(view[got:], min(n - got, 1 << 22))
+        try:
+            if deadline is None:
+                k = sock.recv_into(view[got:], min(n - got, 1 << 22))
+            else:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
+                    raise PeerTimeout()
+                try:
+                    k = sock.recv_into(view[got:], min(n - got, 1 << 22), socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    continue
+        except OSError as e:
+            raise PeerClosed(str(e)) from None
         if k == 0:
-            raise EOFError("the other side closed the connection")
+            raise PeerClosed("the other side closed the connection")
         got += k
 
 
-def recv_exact(sock, n: int) -> bytearray:
+def recv_exact(sock, n: int, deadline: float | None = None) -> bytearray:
     buf = bytearray(n)
-    _recv_into(sock, memoryview(buf))
+    recv_into(sock, memoryview(buf), deadline)
     return buf
 
 
-def recv_frame(sock, limits: Limits = DEFAULT_LIMITS) -> tuple[bytearray, list[torch.Tensor]]:
-    return read_frame(lambda n: recv_exact(sock, n), lambda v: _recv_into(sock, v), limits)
+def recv_frame(sock, limits: Limits = DEFAULT_LIMITS, deadline: float | None = None
+               ) -> tuple[bytearray, list[torch.Tensor]]:
+    """One frame from ``sock``: (body, segment tensors)."""
+    return read_frame(lambda n: recv_exact(sock, n, deadline), lambda v: recv_into(sock, v, deadline), limits)
+
+
+def send_all(sock, parts: list, deadline: float) -> None:
+    """Send ``parts`` before ``deadline``, polling (never blocked on a peer that stopped reading)."""
+    for part in parts:
+        view = memoryview(part).cast("B")
+        off = 0
+        while off < len(view):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([], [sock], [], remaining)[1]:
+                raise PeerTimeout()
+            try:
+                off += sock.send(view[off:off + (1 << 22)], socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                continue
+            except OSError as e:
+                raise PeerClosed(str(e)) from None
 
 
 def dumps(obj: Any, encoder_cls: Callable[..., Encoder] = Encoder) -> bytes:

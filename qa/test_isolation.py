@@ -17,6 +17,7 @@ import math
 import os
 import random
 import re
+import shutil
 import statistics
 import sys
 import textwrap
@@ -598,8 +599,9 @@ def test_a_link_instead_of_a_file_is_refused(tmp_path):
 def test_isolation_is_described(provider):
     text = provider.isolation
     assert "rlimits" in text and "wall-clock" in text
-    if os.geteuid() == 0 and os.path.exists("/usr/bin/unshare") and "LLMGRADE_ISOLATION" not in os.environ:
-        assert "namespaces" in text and "pivot_root" in text and "unique unprivileged uid" in text
+    if os.geteuid() == 0 and shutil.which("bwrap") and "LLMGRADE_ISOLATION" not in os.environ:
+        assert text.startswith("FULL isolation: bubblewrap") and "seccomp allowlist" in text
+        assert "unique unprivileged uid" in text and provider.zygote.level_name == "full"
 
 
 def test_overheads(sub, provider):

@@ -22,4 +22,14 @@ if ! command -v chromium-headless-shell >/dev/null && ! command -v chromium >/de
   # qa/test_many.py renders the grade-many summary in a real browser (skipped without one)
   echo "note: no Chromium for the summary's browser test; on Debian/Ubuntu: apt-get install -y chromium-headless-shell"
 fi
+# the isolated grader's sandbox (docs/sandbox.md): bubblewrap; libseccomp2 comes with every Debian/Ubuntu
+if ! command -v bwrap >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== bubblewrap (the grader's sandbox)"
+    apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null
+  else
+    echo "note: bubblewrap is missing: the grader falls back to plain processes (REDUCED isolation) and"
+    echo "      --require-isolation refuses to grade. Install it with: sudo apt-get install -y bubblewrap"
+  fi
+fi
 echo "== ready: $VENV"

@@ -2,7 +2,7 @@
 # --- attack: forge any measurement taken inside the worker ------------------------------------------------
 try:
     import grader.loading as _gl
-    import grader.worker as _gw
+    import grader.sandbox.worker as _gw
 
     def _forged(fn, *args, **kwargs):
         return fn(*args, **kwargs), {"seconds": 1e-3, "peak_rss_bytes": 0, "peak_bytes": 0, "how": "forged"}
