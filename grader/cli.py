@@ -78,7 +78,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if args.json:
         grading.write_json(Path(args.json), rep)
     if args.gradescope:
-        grading.write_json(Path(args.gradescope), grading.gradescope_results(rep))
+        from .gradescope import results_json  # as run_autograder writes it (visibility, top-level output)
+        grading.write_json(Path(args.gradescope), results_json(rep))
     if not args.quiet:
         print(report.table(rep))
         if not args.no_narrative:

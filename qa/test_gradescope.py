@@ -24,6 +24,7 @@ from grader.questions import PROJECT_ROOT, all_questions, get
 
 SCHEMA = Path(__file__).with_name("gradescope_results.schema.json")
 QUESTIONS = [q for q in all_questions().values() if (PROJECT_ROOT / "tests" / q.qid).is_dir()]
+STUB_QUESTIONS = ["q20", "q24", "q31", "q36", "q39"]
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +108,7 @@ def test_bundle_has_gradescope_layout(bundle):
         assert f"solutions/{q.qid}/{q.filename}" in names and f"exercises/{q.qid}/{q.filename}" in names
 
 
+@pytest.mark.timeout(1200)
 def test_references_score_full_marks(bundle, tmp_path):
     """The references, uploaded as one zip of an exercises/ folder (qNN/<module>.py inside)."""
     upload = tmp_path / "exercises.zip"
@@ -125,18 +127,24 @@ def test_references_score_full_marks(bundle, tmp_path):
     assert 0 < data["execution_time"] <= seconds + 1
 
 
+@pytest.mark.timeout(600)
 def test_stubs_score_zero(bundle, tmp_path):
-    """The untouched stubs, uploaded flat as qNN_<module>.py."""
-    files = {f"{q.qid}_{q.filename}": (PROJECT_ROOT / "exercises" / q.qid / q.filename).read_bytes()
-             for q in QUESTIONS}
+    """The untouched stubs, uploaded flat as qNN_<module>.py, on five questions (those with two modules
+    among them) and without the timing tests, to keep it cheap: every stub's 0 on every question is
+    qa/test_cli.py's and qa/test_verdicts.py's; this is the path through Gradescope's layout."""
+    some = [get(q) for q in STUB_QUESTIONS]
+    files = {f"{q.qid}_{q.filename}": (PROJECT_ROOT / "exercises" / q.qid / q.filename).read_bytes() for q in some}
     root = lay_out(bundle, tmp_path / "autograder", files)
-    data, _, _ = run_autograder(root)
-    check_common(data, root, [q.qid for q in QUESTIONS])
+    data, _, _ = run_autograder(root, "--no-timing", "--only", ",".join(STUB_QUESTIONS))
+    check_common(data, root, STUB_QUESTIONS)
     assert data["score"] == 0 and all(t["score"] == 0 for t in data["tests"])
-    assert all("not implemented yet" in t["output"] for t in part_tests(data)), "the friendly stub message"
-    assert len(data["extra_data"]["llmgrade"]["found"]) == len(QUESTIONS)
+    said = [t for t in part_tests(data) if t["output"]]  # (a part of timing tests alone ran none here)
+    assert len(said) >= 2 * len(some) and all("not implemented yet" in t["output"] for t in said), \
+        "the friendly stub message"
+    assert sorted(data["extra_data"]["llmgrade"]["found"]) == STUB_QUESTIONS
 
 
+@pytest.mark.timeout(600)
 def test_partial_upload_says_what_was_not_found(bundle, tmp_path):
     """q21 solved (uploaded as causal_mask.py alone), q22 the stub in a q22/ folder, q23 not uploaded."""
     files = {"causal_mask.py": (PROJECT_ROOT / "solutions" / "q21" / "causal_mask.py").read_bytes(),
@@ -209,14 +217,13 @@ def test_setup_script_is_valid_bash_and_names_packages_that_exist(bundle, tmp_pa
         assert candidates.get(name, "(none)") != "(none)", f"setup.sh installs {name}, which apt does not know:\n{out}"
     import tomllib
     deps = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert {re.split(r"[<>=!~ \[]", d)[0] for d in deps} <= set(gradescope.PIP_PACKAGES)
     # pip: the project's own dependencies are installed here, from the registries (so they exist there);
     # torch, which setup.sh names itself, is looked up with pip in the configured registries (one process)
     # and on PyTorch's CPU index where this machine reaches it (another, at the same time)
     from concurrent.futures import ThreadPoolExecutor
     from importlib.metadata import version
 
-    for name in gradescope.PIP_PACKAGES:
+    for name in [re.split(r"[<>=!~ ;\[]", d)[0] for d in deps] + list(gradescope.PIP_PACKAGES):
         assert version(name), name
 
     def lookup(index: str | None) -> tuple[str | None, subprocess.CompletedProcess]:
