@@ -131,7 +131,11 @@ def cmd_gradescope_bundle(args: argparse.Namespace) -> int:
         print(f"llmgrade: {out} exists (use --force to replace it)", file=sys.stderr)
         return 2
     qids = [q.strip() for q in args.only.split(",")] if args.only else None
-    build_bundle(out, visibility=args.visibility, qids=qids)
+    try:
+        build_bundle(out, visibility=args.visibility, qids=qids)
+    except ValueError as e:  # an unknown question
+        print(f"llmgrade gradescope-bundle: {e}", file=sys.stderr)
+        return 2
     print(f"Gradescope autograder written to {out} ({out.stat().st_size >> 20} MiB): upload it as the "
           f"assignment's autograder (Configure Autograder > Zip file); each part's details are "
           f"'{args.visibility}' for the candidates")
