@@ -65,7 +65,13 @@ class WorkerProvider:
 
     @property
     def isolation(self) -> str:
+        """What the machine allowed, in words (starts with FULL or REDUCED isolation)."""
         return self.zygote.description()
+
+    @property
+    def isolation_level(self) -> str:
+        """``full`` (bubblewrap and the seccomp allowlist) or ``reduced`` (plain processes)."""
+        return self.zygote.level_name
 
     def worker_limits(self) -> dict:
         lim = self.limits

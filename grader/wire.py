@@ -667,13 +667,13 @@ def recv_into(sock, view: memoryview, deadline: float | None = None) -> None:
         try:
             if deadline is None:
                 k = sock.recv_into(view[got:], min(n - got, 1 << 22))
-            else:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
-                    raise PeerTimeout()
+            else:  # what is already there is taken at once; select only when there is nothing yet
                 try:
                     k = sock.recv_into(view[got:], min(n - got, 1 << 22), socket.MSG_DONTWAIT)
                 except BlockingIOError:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
+                        raise PeerTimeout() from None
                     continue
         except OSError as e:
             raise PeerClosed(str(e)) from None
@@ -700,15 +700,16 @@ def send_all(sock, parts: list, deadline: float) -> None:
         view = memoryview(part).cast("B")
         off = 0
         while off < len(view):
+            try:
+                off += sock.send(view[off:off + (1 << 22)], socket.MSG_DONTWAIT)
+                continue
+            except BlockingIOError:  # the buffer is full: wait until the peer reads, up to the deadline
+                pass
+            except OSError as e:
+                raise PeerClosed(str(e)) from None
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([], [sock], [], remaining)[1]:
                 raise PeerTimeout()
-            try:
-                off += sock.send(view[off:off + (1 << 22)], socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                continue
-            except OSError as e:
-                raise PeerClosed(str(e)) from None
 
 
 def dumps(obj: Any, encoder_cls: Callable[..., Encoder] = Encoder) -> bytes:
