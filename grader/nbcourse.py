@@ -5,17 +5,16 @@
 
 Per question a notebook ``qNN.ipynb``: the statement (read-only), a setup cell (read-only), the
 solution cell (the stub, with each function body replaced by the reference's between nbgrader's
-solution markers), the visible self-check (read-only) and one autograder cell per hidden test file
-whose body sits between nbgrader's hidden-test markers. The test cells call the same test files as
-the isolated grader (``grader.notebook``), so the two paths cannot drift apart.
+solution markers, helpers inside the body that needs them), the visible self-check (read-only) and
+one autograder cell worth the question's points, which grades the notebook's code with
+``grader.grading.grade`` and the question's rubric (``grader.notebook``): the same scores as
+``llmgrade grade``. ``llmgrade release`` writes the released form (``released_notebook``).
 """
 from __future__ import annotations
 
 import ast
 import json
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -34,6 +33,12 @@ c.Execute.interrupt_on_timeout = True
 # Read-only and test cells are restored from the gradebook before autograding (on by default; kept explicit).
 c.OverwriteCells.enabled = True
 c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
+# Warnings that are nbgrader's own business, not the course's (README: "Grading with nbgrader"):
+import warnings  # noqa: E402
+from sqlalchemy.exc import SAWarning  # noqa: E402
+warnings.filterwarnings("ignore", category=SAWarning)  # on nbgrader's own models ("not in session")
+# The grading kernel listens on 127.0.0.1 only; its "running over TCP without encryption" is not news here.
+c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
 '''
 
 
@@ -84,54 +89,132 @@ def _member_names(cls: ast.ClassDef) -> set[str]:
     return names
 
 
+def _names_used(nodes) -> set[str]:
+    """Names a piece of code reads, and the attributes it uses (``.X``)."""
+    out: set[str] = set()
+    for node in nodes:
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name):
+                out.add(n.id)
+            elif isinstance(n, ast.Attribute):
+                out.add("." + n.attr)
+    return out
+
+
+def _bound(node: ast.stmt) -> set[str]:
+    """Top-level names a statement binds."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return set()
+
+
+def _closure(used: set[str], pool: list[tuple[set[str], ast.stmt]]) -> list[ast.stmt]:
+    """The statements of ``pool`` (in their order) that ``used`` needs, transitively."""
+    need, chosen = set(used), set()
+    changed = True
+    while changed:
+        changed = False
+        for i, (names, node) in enumerate(pool):
+            if i not in chosen and names & need:
+                chosen.add(i)
+                need |= _names_used([node])
+                changed = True
+    return [pool[i][1] for i in sorted(chosen)]
+
+
 def solution_source(q: Question, root: Path = PROJECT_ROOT) -> str:
-    """The stub with every ``raise NotImplementedError`` body replaced by the reference's, in markers."""
+    """The stub with every ``raise NotImplementedError`` body replaced by the reference's, in markers.
+
+    Only function bodies become solution regions (nbgrader turns each into ``# YOUR CODE HERE`` and
+    ``raise NotImplementedError()``): the reference's private helpers, constants and imports that a body
+    needs are written inside that body (a helper method of a class as a local function taking ``self``), so
+    nothing at module level raises once solutions are cleared and the release does not show that the
+    reference has helpers.
+    """
     stub = (root / "exercises" / q.qid / q.filename).read_text(encoding="utf-8")
     ref = (root / "solutions" / q.qid / q.filename).read_text(encoding="utf-8")
     s_tree, r_tree = ast.parse(stub), ast.parse(ref)
     s_lines, r_lines = stub.splitlines(), ref.splitlines()
     r_defs = _defs(r_tree)
+
+    s_top = {ast.unparse(n) for n in s_tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign))}
+    s_names = set().union(*(_bound(n) for n in s_tree.body)) if s_tree.body else set()
+    # what the reference has at module level and the stub does not (helpers, constants, imports)
+    pool = [(_bound(n), n) for n in _body_without_docstring(r_tree)
+            if _bound(n) and not (isinstance(n, ast.ImportFrom) and n.module == "__future__")
+            and ast.unparse(n) not in s_top and not (_bound(n) <= s_names and not isinstance(n, (ast.Assign, ast.AnnAssign, ast.Import, ast.ImportFrom)))]
     edits: list[tuple[int, int, list[str]]] = []  # (start index, end index exclusive, replacement)
 
     def region(indent: str, body: list[str]) -> list[str]:
         return [indent + BEGIN, *[(indent + b if b.strip() else "") for b in body], indent + END]
 
-    for name, node in _defs(s_tree).items():
-        if isinstance(node, ast.ClassDef):
-            r_cls = r_defs.get(name)
-            if isinstance(r_cls, ast.ClassDef):  # reference members the stub does not have
-                have = _member_names(node)
-                extra = [n for n in _body_without_docstring(r_cls)
-                         if not (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name in have)
-                         and not (isinstance(n, (ast.Assign, ast.AnnAssign)) and _member_names(
-                             ast.ClassDef(name="x", bases=[], keywords=[], body=[n], decorator_list=[])) <= have)]
-                if extra:
-                    indent = " " * node.body[-1].col_offset
-                    edits.append((node.end_lineno, node.end_lineno, region(indent, _segment(r_lines, extra))))
-            continue
-        body = _body_without_docstring(node)
-        if len(body) == 1 and _is_todo(body[0]) and name in r_defs:
-            r_body = _body_without_docstring(r_defs[name])
-            indent = " " * body[0].col_offset
-            edits.append((body[0].lineno - 1, body[0].end_lineno, region(indent, _segment(r_lines, r_body))))
+    def text(node) -> list[str]:
+        return _segment(r_lines, [node])
 
-    s_names = {n.name for n in s_tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    s_imports = {ast.unparse(n) for n in s_tree.body if isinstance(n, (ast.Import, ast.ImportFrom))}
-    s_assigned = {ast.unparse(n) for n in s_tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))}
-    extras = [n for n in _body_without_docstring(r_tree)
-              if not (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name in s_names)
-              and not (isinstance(n, (ast.Import, ast.ImportFrom)) and ast.unparse(n) in s_imports)
-              and not (isinstance(n, (ast.Assign, ast.AnnAssign)) and ast.unparse(n) in s_assigned)
-              and not (isinstance(n, ast.ImportFrom) and n.module == "__future__")]
-    if extras:
-        anchors = [n for n in s_tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-        at = max((n.end_lineno for n in anchors), default=(s_tree.body[0].end_lineno if s_tree.body else 0))
-        edits.append((at, at, ["", "# helpers of the reference", *region("", _segment(r_lines, extras))]))
+    methods_pool: list[tuple[set[str], ast.stmt]] = []  # reference methods the stub's classes lack
+    todo: list[tuple[ast.stmt, ast.AST]] = []  # (the stub's raise, the reference's function)
+    for node in s_tree.body:
+        if isinstance(node, ast.ClassDef):
+            r_cls = r_defs.get(node.name)
+            if not isinstance(r_cls, ast.ClassDef):
+                continue
+            have = _member_names(node)
+            for n in _body_without_docstring(r_cls):
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name not in have:
+                    methods_pool.append(({"." + n.name}, n))
+                elif not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and not (_bound(n) <= have):
+                    raise RuntimeError(f"{q.qid}: the reference's {node.name} has a member the stub lacks that is "
+                                       f"not a method ({ast.unparse(n)[:60]}); add it to the stub")
+            members = [(s, r_defs.get(f"{node.name}.{s.name}")) for s in node.body
+                       if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            members = [(node, r_defs.get(node.name))]
+        else:
+            continue
+        for fn, r_fn in members:
+            body = _body_without_docstring(fn)
+            if len(body) == 1 and _is_todo(body[0]) and r_fn is not None:
+                todo.append((body[0], r_fn))
+
+    for stmt, r_fn in todo:
+        r_body = _body_without_docstring(r_fn)
+        methods = _closure(_names_used(r_body), methods_pool)
+        lines: list[str] = []
+        for helper in _closure(_names_used(r_body + methods), pool):
+            lines += text(helper)
+        for m in methods:  # a helper method becomes a local function taking its object first
+            lines += text(m)
+        lines += _segment(r_lines, r_body)
+        for m in methods:
+            lines = [re.sub(rf"\b(\w+)\.{m.name}\(\s*", rf"{m.name}(\1, ", b) for b in lines]
+        lines = [re.sub(r"\((\w+), \)", r"(\1)", b) for b in lines]
+        indent = " " * stmt.col_offset
+        edits.append((stmt.lineno - 1, stmt.end_lineno, region(indent, lines)))
 
     out = list(s_lines)
     for start, end, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         out[start:end] = new
     return "\n".join(out) + "\n"
+
+
+def release_source(source: str) -> str:
+    """What nbgrader's ClearSolutions makes of a solution cell: each region -> the code stub, indented."""
+    out, inside = [], False
+    for line in source.split("\n"):
+        if BEGIN in line:
+            indent = line[:len(line) - len(line.lstrip())]
+            out += [indent + "# YOUR CODE HERE", indent + "raise NotImplementedError()"]
+            inside = True
+        elif END in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
 
 
 # --- notebooks -----------------------------------------------------------------------------------
@@ -142,71 +225,79 @@ def _cell(kind: str, source: str, *, grade_id: str, locked: bool = True, solutio
             "task": False}
     if points is not None:
         meta["points"] = points
-    cell = {"cell_type": kind, "metadata": {"nbgrader": meta}, "source": source}
+    # nbformat 4.5 cells have ids (the grade id: unique, and it matches nbformat's pattern)
+    cell = {"cell_type": kind, "id": grade_id.replace(".", "-")[:64], "metadata": {"nbgrader": meta},
+            "source": source}
     if kind == "code":
         cell.update({"execution_count": None, "outputs": []})
     return cell
 
 
-def hidden_test_counts(q: Question) -> dict[str, int]:
-    """Number of hidden test cases per test file of a question (pytest --collect-only)."""
-    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                          str(PROJECT_ROOT / "tests" / q.qid)], capture_output=True, text=True, cwd=PROJECT_ROOT)
-    counts: dict[str, int] = {}
-    for line in out.stdout.splitlines():
-        m = re.match(r"^(?:.*/)?(test_[^/:]+\.py)::", line.strip())
-        if m:
-            counts[m.group(1)] = counts.get(m.group(1), 0) + 1
-    if not counts:
-        raise RuntimeError(f"no hidden tests collected for {q.qid}:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
-    return counts
-
-
 def notebook(q: Question) -> dict:
+    """The instructor's notebook of one question (nbgrader's ``source/``): the reference in the answer cell."""
     statement = (PROJECT_ROOT / "exercises" / q.qid / "README.md").read_text(encoding="utf-8")
-    counts = hidden_test_counts(q)
-    total = sum(counts.values())
     cells = [
         _cell("markdown", statement, grade_id=f"{q.qid}_statement"),
-        _cell("code", "# Setup (read-only): the checks, and the modules given with this question.\n"
+        _cell("code", "# Setup (read-only): the checks of this question, and the modules given with it.\n"
                       "from grader.notebook import setup, self_check, hidden_tests\n"
                       f'setup("{q.qid}")', grade_id=f"{q.qid}_setup"),
-        _cell("markdown", "**Your answer / 你的答案** — replace every `raise NotImplementedError()` in the next "
-                          "cell. Keep the function names and signatures. 保持函数名和签名不变。",
+        _cell("markdown", "**Your answer / 你的答案** — in the next cell, replace each `raise NotImplementedError()` "
+                          "inside a function with your code; add helpers of your own beside them. Keep the function "
+                          "names and signatures. 把每个函数里的 `raise NotImplementedError()` 换成你的代码，"
+                          "保持函数名和签名不变。",
               grade_id=f"{q.qid}_instructions"),
         _cell("code", solution_source(q).rstrip("\n"), grade_id=f"{q.qid}_solution", locked=False, solution=True),
-        _cell("code", "# Self-check (read-only): the same checks as `pytest exercises/" + q.qid + "`.\n"
-                      f'self_check("{q.qid}", globals())', grade_id=f"{q.qid}_self_check"),
+        _cell("code", f"# Self-check (read-only): the checks of `pytest exercises/{q.qid}`, on this notebook's code.\n"
+                      f'self_check("{q.qid}")', grade_id=f"{q.qid}_self_check"),
+        # no hidden-test region: nbgrader saves a locked cell's checksum before clearing hidden tests and
+        # checks it after, so every such cell of every submission would warn. The hidden tests are files
+        # (tests/qNN) that only the grader's machine has; this cell calls them there.
+        _cell("code", f"# Autograder (read-only): the hidden tests of {q.qid} and its rubric "
+                      f"(grader/rubrics/{q.qid}.toml), {q.points:g} points; they run when the notebook is graded.\n"
+                      f'hidden_tests("{q.qid}", points={q.points!r})',
+              grade_id=f"{q.qid}_hidden_tests", grade=True, points=q.points),
     ]
-    for filename, n in sorted(counts.items()):
-        pts = round(q.points * n / total, 4)
-        stem = filename.removesuffix(".py")
-        cells.append(_cell(
-            "code",
-            f"# Autograder: {n} hidden tests ({filename}), worth {pts:g} points, scored by the question's rubric (grader/rubrics/{q.qid}.toml).\n"
-            "### BEGIN HIDDEN TESTS\n"
-            f'hidden_tests("{q.qid}", "{filename}", globals(), points={pts!r})\n'
-            "### END HIDDEN TESTS",
-            grade_id=f"{q.qid}_{stem}", grade=True, points=pts))
     return {"cells": cells, "metadata": {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
 
 
+def released_notebook(q: Question) -> dict:
+    """What ``nbgrader generate_assignment`` hands out: solutions cleared, locked cells marked read-only."""
+    nb = notebook(q)
+    for cell in nb["cells"]:
+        meta = cell["metadata"]["nbgrader"]
+        if meta["solution"]:
+            cell["source"] = release_source(cell["source"])
+        if meta["locked"]:
+            cell["metadata"].update({"deletable": False, "editable": False})
+    return nb
+
+
+def _dump(nb: dict) -> str:
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def write_notebooks(out: Path, qids: list[str] | None = None, *, released: bool = False,
+                    progress=None) -> list[Path]:
+    """Write ``OUT/qNN.ipynb`` for each question (the instructor's, or ``released``: the candidate's)."""
+    out.mkdir(parents=True, exist_ok=True)
+    qs = [q for q in existing() if not qids or q.qid in qids]
+    written = []
+    for i, q in enumerate(qs, 1):
+        path = out / f"{q.qid}.ipynb"
+        path.write_text(_dump(released_notebook(q) if released else notebook(q)), encoding="utf-8")
+        written.append(path)
+        if progress:
+            progress(i, len(qs), q.qid)
+    return written
+
+
 def write_course(course: Path, qids: list[str] | None = None, assignment: str = ASSIGNMENT,
-                 timeout: int = 300) -> list[Path]:
+                 timeout: int = 300, progress=None) -> list[Path]:
     course.mkdir(parents=True, exist_ok=True)
     (course / "nbgrader_config.py").write_text(CONFIG.format(timeout=timeout), encoding="utf-8")
-    src = course / "source" / assignment
-    src.mkdir(parents=True, exist_ok=True)
-    written = []
-    for q in existing():
-        if qids and q.qid not in qids:
-            continue
-        path = src / f"{q.qid}.ipynb"
-        path.write_text(json.dumps(notebook(q), indent=1, ensure_ascii=False), encoding="utf-8")
-        written.append(path)
-    return written
+    return write_notebooks(course / "source" / assignment, qids, progress=progress)
 
 
 # --- from notebooks back to a submission folder ----------------------------------------------------

@@ -1,5 +1,6 @@
 """release: the candidate handout — statements, stubs, self-checks and the check library only.
 
+Also ``notebooks/qNN.ipynb``: each question as the notebook nbgrader hands out (``grader.nbcourse``).
 Never copied: solutions/, tests/, mutants/, qa/, benchmarks, the isolation and grading code.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from .questions import PROJECT_ROOT
 # The parts of the grader a candidate needs: the checks, the plugin (sub fixture, friendly failures),
 # the question registry, hints and the candidate's CLI (progress, hint, watch).
 GRADER_FILES = ["__init__.py", "questions.py", "questions.toml", "loading.py", "plugin.py", "forbidden.py",
-                "outcomes.py", "progressbar.py", "report.py", "candidate.py", "cli.py"]
+                "outcomes.py", "progressbar.py", "report.py", "candidate.py", "cli.py", "notebook.py"]
 GRADER_DIRS = ["checks", "hints"]
 HANDOUT_README = PROJECT_ROOT / "docs" / "handout-README.md"
 # A self-check takes well under a second (the timing ones about 5 s): in the handout a test that runs
@@ -27,7 +28,8 @@ def handout_pyproject(text: str) -> str:
     text = re.sub(r'(?m)^description = ".*"$',
                   'description = "LLM internals interview practice (Q20-Q39): statements, stubs and self-checks."',
                   text)
-    text = re.sub(r'(?m)^dev = \[.*\]$', 'dev = []', text)
+    # the handout's setup installs what runs its notebooks (notebooks/qNN.ipynb), nothing else
+    text = re.sub(r'(?m)^dev = \[.*\]$', 'dev = ["nbconvert>=7", "ipykernel>=6"]', text)
     text, n = re.subn(r"(?m)^timeout = \d+$", f"timeout = {HANDOUT_TEST_TIMEOUT_S}", text)
     if n != 1:
         raise SystemExit("llmgrade release: pyproject.toml has no `timeout = N` line under [tool.pytest.ini_options]")
@@ -61,5 +63,8 @@ def make_release(out: Path, force: bool = False) -> Path:
     pyproject = (PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8")
     (out / "pyproject.toml").write_text(handout_pyproject(pyproject), encoding="utf-8")
     shutil.copy2(HANDOUT_README, out / "README.md")
+    # the questions as notebooks: the same as nbgrader's release of `llmgrade nbgrader-course`
+    from .nbcourse import write_notebooks
+    write_notebooks(out / "notebooks", released=True)
     (out / ".gitignore").write_text(".venv/\n__pycache__/\n*.egg-info/\n", encoding="utf-8")
     return out

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -72,16 +73,29 @@ def _function_bodies(path: Path) -> dict[str, str]:
 def test_release_contains_no_reference_code_and_no_hidden_tests(handout):
     files = [p for p in handout.rglob("*") if p.is_file()]
     top = {p.relative_to(handout).parts[0] for p in files}
-    assert top <= {"exercises", "grader", "scripts", "pyproject.toml", "README.md", ".gitignore"}, top
+    assert top <= {"exercises", "grader", "notebooks", "scripts", "pyproject.toml", "README.md", ".gitignore"}, top
     secret_files = [p for d in ("solutions", "tests", "mutants", "qa") for p in (PROJECT_ROOT / d).rglob("*.py")]
     secret_texts = {p.read_bytes() for p in secret_files}
     copied = [p for p in files if p.read_bytes() in secret_texts]
     assert not copied, f"files of solutions/tests/mutants/qa copied into the handout: {copied}"
     handout_bodies = {body for p in files if p.suffix == ".py" for body in _function_bodies(p).values()}
+    notebook_code = {p.stem: "\n\n".join("".join(c["source"]) for c in json.loads(p.read_text(encoding="utf-8"))["cells"]
+                                         if c["cell_type"] == "code") for p in files if p.suffix == ".ipynb"}
+    assert sorted(notebook_code) == sorted(QUESTIONS), sorted(notebook_code)
+    for qid, code in notebook_code.items():  # the notebooks' cells, read as one Python file each
+        (tmp := handout.parent / f"{qid}_cells.py").write_text(code, encoding="utf-8")
+        handout_bodies |= set(_function_bodies(tmp).values())
+        assert "BEGIN SOLUTION" not in code and "HIDDEN TESTS" not in code, qid
     for qid in QUESTIONS:
-        ref = _function_bodies(PROJECT_ROOT / "solutions" / qid / get(qid).filename)
+        ref_path = PROJECT_ROOT / "solutions" / qid / get(qid).filename
+        ref = _function_bodies(ref_path)
         leaked = [name for name, body in ref.items() if body in handout_bodies]
         assert not leaked, f"{qid}: reference function bodies found in the handout: {leaked}"
+        stub = (PROJECT_ROOT / "exercises" / qid / get(qid).filename).read_text(encoding="utf-8")
+        helpers = [n.name for n in ast.parse(ref_path.read_text(encoding="utf-8")).body
+                   if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name not in stub]
+        shown = [h for h in helpers if re.search(rf"\b{h}\b", notebook_code[qid])]
+        assert not shown, f"{qid}: the notebook names the reference's helpers {shown}"
 
 
 def test_handout_grader_refuses_to_grade_politely(handout):
@@ -124,3 +138,20 @@ def test_grade_many_summarises_every_candidate(tmp_path):
     assert (out / "summary.html").exists()
     alice = json.loads((out / "reports" / "alice.json").read_text(encoding="utf-8"))
     assert alice["questions"]["q21"]["points"] == get("q21").points
+
+
+def test_handout_notebook_runs_top_to_bottom_in_the_handout(handout, tmp_path):
+    """notebooks/q22.ipynb, untouched, run by the handout's own grader (not the project's): the self-check
+    says what is not implemented yet, in the answer cell; nothing needs the references or hidden tests."""
+    pytest.importorskip("nbconvert")
+    out = tmp_path / "q22_run.ipynb"
+    env = dict(os.environ, PYTHONPATH=str(handout),
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "q22.ipynb",
+                    "--output", str(out)], cwd=handout / "notebooks", env=env, check=True, capture_output=True,
+                   timeout=300)
+    cells = {c["id"]: "".join("".join(o.get("text", "")) for o in c.get("outputs", []))
+             for c in json.loads(out.read_text(encoding="utf-8"))["cells"]}
+    assert "scaled_dot_product_attention is not implemented yet: cell In[" in cells["q22_self_check"]
+    assert "0/6 checks pass" in cells["q22_self_check"], cells["q22_self_check"]
+    assert "run when your interviewer grades" in cells["q22_hidden_tests"]
