@@ -322,7 +322,7 @@ class ZygoteClient:
                     f"system, Python and the venv only: no project, solutions, tests, submissions, /home or host "
                     f"/tmp; no network; capabilities dropped) and a libseccomp allowlist (everything else EPERM, "
                     f"other ABIs refused); a zygote forks each worker into its own pid and mount namespace with "
-                    f"its own /proc and /tmp, as {who}, its directory unreadable by other workers")
+                    f"its own /proc, /tmp and /sandbox (only its own files), as {who}")
         else:
             who = "a unique unprivileged uid" if drop else "the grader's own (unprivileged) uid"
             text = (f"REDUCED isolation: plain worker processes (bubblewrap "

@@ -31,10 +31,29 @@ def new_pid_and_mount_namespace() -> None:
     _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNS), "unshare(CLONE_NEWPID|CLONE_NEWNS)")
 
 
-def own_proc_and_tmp(tmp_bytes: int = 64 << 20) -> None:
+def own_proc_and_tmp(workdir: str, uid: int, tmp_bytes: int = 64 << 20) -> None:
     """In the worker (pid 1 of its namespace): a /proc showing only its own processes, a fresh /tmp and
-    /dev/shm (nothing another worker left there, and a size of their own)."""
+    /dev/shm, and a /sandbox of its own holding only ``workdir`` (its files, carried over): other workers'
+    directories are not there, and filling its disk space cannot stop the next worker."""
     _check(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+    files = {}
+    for here, _, names in os.walk(workdir):
+        for name in names:
+            path = os.path.join(here, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, workdir)] = f.read()
+    top = b"/" + workdir.strip("/").split("/")[0].encode()
+    _check(_libc.mount(b"tmpfs", top, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=%d,mode=0755" % tmp_bytes),
+           f"mount {top.decode()}")
+    os.makedirs(workdir, mode=0o700)
+    for rel, data in files.items():
+        path = os.path.join(workdir, rel)
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o644)
+    if uid:
+        os.chown(workdir, uid, uid)
     _check(_libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "mount /proc")
     for path, mode in ((b"/tmp", b"1777"), (b"/dev/shm", b"1777")):
         if os.path.isdir(path):

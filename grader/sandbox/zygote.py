@@ -282,7 +282,7 @@ def worker_process(spec: dict, workdir: str, uid: int, fds: list[int], config: d
                 except OSError:
                     pass
         if config["sandbox"]:
-            namespaces.own_proc_and_tmp()  # pid 1 of its namespace: a /proc of its own processes only
+            namespaces.own_proc_and_tmp(workdir, uid)  # pid 1 of its namespace: its own /proc, /tmp, /sandbox
         os.chdir(workdir)
         os.environ["HOME"] = workdir
         os.environ["TMPDIR"] = "/tmp" if config["sandbox"] else workdir
