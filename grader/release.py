@@ -37,8 +37,15 @@ def handout_pyproject(text: str) -> str:
 
 
 def handout_setup_script(text: str) -> str:
-    """scripts/setup.sh as the handout's: it installs no nbgrader or matplotlib there."""
-    return text.replace(", nbgrader, matplotlib)", ")")
+    """scripts/setup.sh as the handout's: torch and the project with its test tools, nothing of the grader's own
+    (no nbgrader, Dask, copydetect, Chromium or sandbox): what follows the project's install is cut."""
+    head, sep, _ = text.partition('"$VENV/bin/python" -m pip install')
+    if not sep:
+        raise ValueError("scripts/setup.sh: no project install line to cut the handout's script after")
+    head = re.sub(r"== the project and its tools \([^)]*\)", "== the project and its tools (numpy, pytest, pytest-timeout)",
+                  head)
+    install = sep + _.split("\n", 1)[0]
+    return f'{head}{install}\necho "== ready: $VENV"\n'
 
 
 def make_release(out: Path, force: bool = False) -> Path:
