@@ -42,7 +42,7 @@ def handout_setup_script(text: str) -> str:
     head, sep, _ = text.partition('"$VENV/bin/python" -m pip install')
     if not sep:
         raise ValueError("scripts/setup.sh: no project install line to cut the handout's script after")
-    head = re.sub(r"== the project and its tools \([^)]*\)", "== the project and its tools (numpy, pytest, pytest-timeout)",
+    head = re.sub(r"== the project and its tools \([^)]*\)", "== the project and its tools (numpy, pytest, pytest-timeout; nbconvert and ipykernel for the notebooks)",
                   head)
     install = sep + _.split("\n", 1)[0]
     return f'{head}{install}\necho "== ready: $VENV"\n'
