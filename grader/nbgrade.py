@@ -89,7 +89,8 @@ def autograde_isolated(course: Path, assignment: str, students: list[str] | None
     here = os.getcwd()
     os.chdir(course)
     try:
-        argv = [assignment] + (["--force"] if force else [])
+        # nbgrader's INFO lines (each file written) drown the one line per graded notebook; warnings stay
+        argv = [assignment, "--log-level=WARN"] + (["--force"] if force else [])
         for s in students or []:
             argv.append(f"--student={s}")
         app = AutogradeApp()

@@ -57,7 +57,7 @@ def candidate_fills_in(released: str, qid: str) -> str:
     lines = released.split("\n")
     tree = ast.parse(released)
     have = {ast.unparse(n) for n in tree.body}
-    names = {getattr(n, "name", None) for n in tree.body}
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     seg = lambda n, indent: [indent + ln if ln.strip() else "" for ln in  # noqa: E731
                              textwrap.dedent("\n".join(ref_lines[(n.decorator_list[0].lineno if getattr(n, "decorator_list", None) else n.lineno) - 1:n.end_lineno])).split("\n")]
     ref_top = {getattr(n, "name", None): n for n in ref.body}
