@@ -340,6 +340,9 @@ def test_handout_settings(tmp_path):
     out = make_release(tmp_path / "h")
     pyproject = tomllib.loads((out / "pyproject.toml").read_text(encoding="utf-8"))
     assert pyproject["tool"]["pytest"]["ini_options"]["timeout"] == HANDOUT_TEST_TIMEOUT_S <= 60
+    packages = pyproject["tool"]["setuptools"]["packages"]
+    assert all((out / p.replace(".", "/") / "__init__.py").is_file() for p in packages), packages  # pip install -e works
+    assert not [d for d in pyproject["project"]["dependencies"] if "seccomp" in d]
     dev = [d.split(">")[0] for d in pyproject["project"]["optional-dependencies"]["dev"]]
     assert set(dev) <= {"nbconvert", "ipykernel"}, dev  # only what runs the handout's notebooks
     setup = (out / "scripts" / "setup.sh").read_text(encoding="utf-8")
