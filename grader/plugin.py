@@ -378,12 +378,13 @@ def _self_check_question(item) -> str | None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     """Each hidden test names its rubric part (user property ``rubric_part``, also in --junitxml; see
-    grader/rubric.py): the grader reads it from the outcomes, never from the test's name again."""
-    from .rubric import rubric
+    grader/rubric.py): the grader reads it from the outcomes, never from the test's name again.
+    Self-checks have no part, and the handout has no rubric module: it is imported for hidden tests only."""
     for item in items:
         path = Path(item.path)
         if path.parent.parent.name != "tests" or not _QDIR.match(path.parent.name):
             continue
+        from .rubric import rubric
         part = rubric(path.parent.name).part_of(getattr(item, "originalname", item.name))
         if part is not None:
             item.user_properties.append((RUBRIC_PART, part.id))

@@ -14,7 +14,8 @@ from .questions import PROJECT_ROOT
 # The parts of the grader a candidate needs: the checks, the plugin (sub fixture, friendly failures),
 # the question registry, hints and the candidate's CLI (progress, hint, watch).
 GRADER_FILES = ["__init__.py", "questions.py", "questions.toml", "loading.py", "plugin.py", "forbidden.py",
-                "outcomes.py", "progressbar.py", "report.py", "candidate.py", "cli.py", "notebook.py"]
+                "outcomes.py", "progressbar.py", "report.py", "candidate.py", "cli.py", "notebook.py",
+                "measuring.py", "meter.py"]  # the timing self-checks measure in-process
 GRADER_DIRS = ["checks", "hints"]
 HANDOUT_README = PROJECT_ROOT / "docs" / "handout-README.md"
 # A self-check takes well under a second (the timing ones about 5 s): in the handout a test that runs

@@ -155,3 +155,31 @@ def test_handout_notebook_runs_top_to_bottom_in_the_handout(handout, tmp_path):
     assert "scaled_dot_product_attention is not implemented yet: cell In[" in cells["q22_self_check"]
     assert "0/6 checks pass" in cells["q22_self_check"], cells["q22_self_check"]
     assert "run when your interviewer grades" in cells["q22_hidden_tests"]
+
+
+# Run inside the handout with the project itself NOT importable: the project's venv has it installed
+# editable, and setuptools' editable finder would otherwise serve any grader module the handout lacks.
+_WITHOUT_PROJECT = """
+import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in (getattr(f, "__module__", "") or "").lower()
+                    and "editable" not in repr(f).lower()]
+sys.path[:] = [p for p in sys.path if p.rstrip("/") != {root!r}]
+import pytest
+sys.exit(pytest.main(sys.argv[1:]))
+"""
+
+
+def test_handout_self_checks_need_nothing_the_handout_lacks(handout, tmp_path):
+    """Every self-check of the handout, with references copied over the stubs (so the timing self-checks
+    run too), passes using only the handout's own grader files (a module left behind by `llmgrade release`
+    broke every `pytest exercises/qNN` or the timing self-checks before)."""
+    work = tmp_path / "h"
+    shutil.copytree(handout, work)
+    for qid in QUESTIONS:
+        q = get(qid)
+        shutil.copy2(PROJECT_ROOT / "solutions" / qid / q.filename, work / "exercises" / qid / q.filename)
+    script = tmp_path / "run.py"
+    script.write_text(_WITHOUT_PROJECT.format(root=str(PROJECT_ROOT)), encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(script), "exercises", "-q", "-p", "no:cacheprovider"], cwd=work,
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(work)), timeout=600)
+    assert proc.returncode == 0 and "INTERNALERROR" not in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
