@@ -15,6 +15,9 @@ import pytest
 from support import QUESTIONS
 from grader.questions import PROJECT_ROOT, get
 
+# each test starts llmgrade (and most a sandbox): minutes, not seconds, on a loaded 2-core machine
+pytestmark = pytest.mark.timeout(600)
+
 
 def llmgrade(*args: str, cwd: Path = PROJECT_ROOT, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, "-m", "grader.cli", *args], cwd=cwd, capture_output=True, text=True,
@@ -124,7 +127,6 @@ def test_progress_moves_when_a_question_is_solved(handout, tmp_path):
     assert "passing" in line, proc.stdout
 
 
-@pytest.mark.timeout(600)  # two grades, each starting its own sandbox
 def test_grade_many_summarises_every_candidate(tmp_path):
     subs = tmp_path / "subs"
     shutil.copytree(PROJECT_ROOT / "solutions" / "q21", subs / "alice" / "q21")
