@@ -84,6 +84,8 @@ def argv(python_argv: list[str], *, staged: Path, seccomp_fd: int, as_root: bool
     for path in ETC_FILES:
         out += ["--ro-bind-try", path, path]
     out += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]  # torch's CPU count
+    # /tmp first: a venv or Python under /tmp (a CI clone) is bound over it afterwards, not hidden by it
+    out += ["--size", str(64 << 20), "--tmpfs", "/tmp"]
     made: set[str] = set()
     for path in python_paths():
         if not path.startswith("/usr/"):
@@ -92,8 +94,7 @@ def argv(python_argv: list[str], *, staged: Path, seccomp_fd: int, as_root: bool
         out += ["--symlink", os.path.realpath(sys.prefix), os.path.abspath(sys.prefix)]
     out += _parents(INSIDE_LIB, made) + ["--ro-bind", str(staged), INSIDE_LIB]
     out += ["--proc", "/proc", "--dev", "/dev"]
-    out += ["--size", str(64 << 20), "--tmpfs", "/tmp", "--size", str(512 << 20), "--perms", "0755",
-            "--tmpfs", SANDBOX_DIR]
+    out += ["--perms", "0755", "--tmpfs", SANDBOX_DIR]
     out += ["--cap-drop", "ALL"]
     if as_root:
         for cap in ZYGOTE_CAPS:

@@ -56,9 +56,19 @@ def own_proc_and_tmp(workdir: str, uid: int, tmp_bytes: int = 64 << 20) -> None:
         os.chown(workdir, uid, uid)
     _check(_libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "mount /proc")
     for path, mode in ((b"/tmp", b"1777"), (b"/dev/shm", b"1777")):
-        if os.path.isdir(path):
+        if os.path.isdir(path) and not _holds_python(path.decode()):
             _check(_libc.mount(b"tmpfs", path, b"tmpfs", MS_NOSUID | MS_NODEV,
                                b"size=%d,mode=%s" % (tmp_bytes, mode)), f"mount {path.decode()}")
+
+
+def _holds_python(path: str) -> bool:
+    """Python or the venv lives under ``path`` (e.g. a clone under /tmp): a fresh tmpfs there would hide the
+    modules the worker still imports lazily, so that mount is left out (the sandbox's own tmpfs stays)."""
+    import sys
+    roots = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix),
+             *(os.path.realpath(p) for p in sys.path if p)}
+    top = path.rstrip("/") + "/"
+    return any((r + "/").startswith(top) for r in roots)
 
 
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
