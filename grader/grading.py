@@ -74,7 +74,7 @@ def run_hidden(submission: Path, qs: list[Question], *, isolate: bool, progress:
     from . import plugin
 
     args = [str(TESTS_DIR / q.qid) for q in qs] + [
-        "--impl", str(submission), "-q", "-p", "no:cacheprovider",
+        "--impl", str(submission), "-q", "-p", "no:cacheprovider", "-p", "no:logging",
         "--rootdir", str(PROJECT_ROOT), "-c", str(PROJECT_ROOT / "pyproject.toml")]
     if junit_xml is not None:
         args += [f"--junitxml={junit_xml}", "-o", "junit_family=xunit1"]

@@ -401,6 +401,26 @@ def test_generators_advance_like_in_process(sub):
     assert torch.equal(g.get_state(), h.get_state())
 
 
+def test_a_batch_of_calls_is_one_request_with_the_verdicts_of_single_calls(sub):
+    """grader.checks.call_each: the calls of a statistical test in one request; results, generator
+    state, callbacks, errors and in-place changes as if each call had been made alone (and as in-process)."""
+    from grader.checks import call_each
+    g, h = torch.Generator().manual_seed(11), torch.Generator().manual_seed(11)
+    got = call_each(sub.draw, [((g, 3), {}) for _ in range(50)])
+    assert all(torch.equal(a, torch.rand(3, generator=h)) for a in got)  # one generator, advancing call by call
+    assert torch.equal(g.get_state(), h.get_state())  # and its state comes back to the caller
+    assert call_each(sub.apply, [((lambda i=i: i * i,), {}) for i in range(20)]) == [i * i for i in range(20)]
+    assert call_each(sub.echo, []) == []
+    with pytest.raises(ValueError, match="from the grader"):  # the first error is the batch's error
+        call_each(sub.apply, [((lambda: 1,), {}), ((lambda: (_ for _ in ()).throw(ValueError("from the grader")),), {})])
+    x = torch.zeros(2)
+    with pytest.raises(SubmissionError, match="changed in place"):
+        call_each(sub.add_one_in_place, [((torch.zeros(2),), {}), ((x,), {})])
+    assert torch.equal(x, torch.zeros(2))
+    assert type(sub.draw)._call_each  # the proxy batches; a plain function is called in a loop
+    assert call_each(lambda a, b=0: a + b, [((1,), {"b": 2}), ((3,), {})]) == [3, 3]
+
+
 def test_in_place_changes_fail_the_call_and_never_reach_the_caller(sub):
     x = torch.zeros(2, 3)
     with pytest.raises(SubmissionError, match="changed in place"):

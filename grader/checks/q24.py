@@ -146,7 +146,7 @@ def flops_growth(decode_flops) -> None:
 
 
 # --- the cache is fast --------------------------------------------------------------------------------
-TIMED = dict(prompt_len=192, n_new=96)  # the default TinyGPT (4 layers, d_model 128), float32, batch 1
+TIMED = dict(prompt_len=192, n_new=48)  # the default TinyGPT (4 layers, d_model 128), float32, batch 1
 # (a long prompt, few new tokens: each uncached step re-runs 192+ positions, a cached one runs 1)
 MIN_RATIO_CACHE = 3.0
 

@@ -26,7 +26,7 @@ import math
 
 import torch
 
-from .core import assert_equal, fail
+from .core import assert_equal, call_each, fail
 
 # The rows used by the distribution checks (V = 4). In p_0 the target likes tokens 0 and 1, which the
 # draft almost never proposes (q_0 = 0.02 each): most of their mass must come from the residual
@@ -105,7 +105,7 @@ def check_step_distribution(speculative_step, *, n_trials: int, seed: int, dtype
     distinct = set()
     what = f"speculative_step (gamma = {gamma}, V = {V}, {dtype})"
     with one_thread():
-        outputs = [speculative_step(p, q, drafts[n].clone(), g) for n in range(n_trials)]
+        outputs = call_each(speculative_step, [((p, q, drafts[n].clone(), g), {}) for n in range(n_trials)])
     for n, out in enumerate(outputs):
         x = drafts[n]
         if not isinstance(out, torch.Tensor) or out.dim() != 1 or out.dtype != torch.long:
@@ -262,7 +262,7 @@ def check_step_draws_fresh(speculative_step, *, scenario: str, n_trials: int, se
     g = torch.Generator().manual_seed(seed)
     drafts = torch.tensor(x, dtype=torch.long)
     with one_thread():
-        outputs = [speculative_step(p, q, drafts.clone(), g) for _ in range(n_trials)]
+        outputs = call_each(speculative_step, [((p, q, drafts.clone(), g), {}) for _ in range(n_trials)])
     tokens = []
     for out in outputs:
         if not isinstance(out, torch.Tensor) or out.dim() != 1 or out.dtype != torch.long or len(out) != at + 1 \
@@ -371,7 +371,8 @@ def check_generate_distribution(speculative_generate, *, n_trials: int, seed: in
     second = [0] * V
     what = f"speculative_generate(sampling, gamma = {gamma}, n_new = 2)"
     with one_thread():
-        outputs = [speculative_generate(target, draft, prompt.clone(), 2, gamma, generator=g) for _ in range(n_trials)]
+        outputs = call_each(speculative_generate, [((target, draft, prompt.clone(), 2, gamma), {"generator": g})
+                                                         for _ in range(n_trials)])
     for out in outputs:
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2,) or out.dtype != torch.long:
             fail(f"{what} should return a LongTensor of shape (2,), got "

@@ -483,6 +483,18 @@ class QuestionSession:
         value, extra = self._result(reply, enc, errors, what)
         return value
 
+    def call_each(self, name: str, calls: list[tuple[tuple, dict]]) -> list:
+        """The module function ``name`` called once per (args, kwargs), in order, in ONE request: the
+        thousands of calls of a statistical test cost one round trip. The worker stops at the first error
+        (raised here as a single call's would be); the whole batch has one call's time limit."""
+        conn = self._runnable(name)
+        request = ("each", ("mod", name), [(tuple(a), dict(k)) for a, k in calls])
+        reply, enc, errors = self._exchange(conn, request, name)
+        value, _ = self._result(reply, enc, errors, name)
+        if not isinstance(value, list) or len(value) != len(calls):
+            raise SubmissionError(f"{name}: the worker sent a malformed reply")
+        return value
+
     def vjp(self, name: str, args: tuple, kwargs: dict, wrt, cotangent) -> dict:
         """``grader.vjp.vjp_call`` run in the worker; the reply is checked here (it is the submission's)."""
         conn = self._runnable(name)

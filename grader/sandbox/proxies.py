@@ -112,6 +112,10 @@ class RemoteFunction:
     def __call__(self, *args, **kwargs):
         return self._session.call(("mod", self.__name__), args, kwargs, what=self.__name__)
 
+    def _call_each(self, calls: list[tuple[tuple, dict]]) -> list:
+        """Every (args, kwargs) of ``calls`` in one request (``grader.checks.core.call_each``)."""
+        return self._session.call_each(self.__name__, calls)
+
     def __repr__(self) -> str:
         return f"<function {self.__name__} of {self._session.label} (isolated)>"
 

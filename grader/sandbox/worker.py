@@ -255,6 +255,8 @@ class Worker:
             return
         if op == "call":
             self.do_call(msg, dec)
+        elif op == "each":
+            self.do_each(msg, dec)
         elif op == "get":
             self.do_get(msg)
         elif op == "vjp":
@@ -287,28 +289,37 @@ class Worker:
 
     def do_call(self, msg: tuple, dec: WorkerDecoder) -> None:
         _, target, args, kwargs, _ = msg  # the last field is never honoured: only the trusted side measures
+        self.do_each(("each", target, [(args, kwargs)]), dec, one=True)
+
+    def do_each(self, msg: tuple, dec: WorkerDecoder, one: bool = False) -> None:
+        """("each", target, [(args, kwargs), ...]): the calls in order, one reply with every result (or the
+        first error). The generators of the request are shared by its calls, as in one process."""
+        _, target, calls = msg
         fn = self.target(target)
         if fn is _MISSING:
             return
         guarded = target[0] == "mod" and is_guarded(fn)  # the rule of grader.loading.guard_inputs: by value
         if self.trace is not None:
             fn = optrace.traced(fn, self.trace)
-        changed = None
-        try:
-            if guarded:
-                result, changed = call_on_copies(fn, args, kwargs)
-            else:
-                result = fn(*args, **kwargs)
-        except BaseException as e:  # noqa: BLE001 - everything is reported
-            info = self.error_info(e)
-            info["generators"] = self._generator_states(dec)
-            self.send(("error", info))
-            return
-        if changed is not None:
-            self.send(("error", {"kind": "changed", "type": "ChangedInPlace", "message": changed,
-                                 "generators": self._generator_states(dec)}))
-            return
-        self.send(("ok", result, {"generators": self._generator_states(dec)}))
+        results = []
+        for args, kwargs in calls:
+            changed = None
+            try:
+                if guarded:
+                    result, changed = call_on_copies(fn, args, kwargs)
+                else:
+                    result = fn(*args, **kwargs)
+            except BaseException as e:  # noqa: BLE001 - everything is reported
+                info = self.error_info(e)
+                info["generators"] = self._generator_states(dec)
+                self.send(("error", info))
+                return
+            if changed is not None:
+                self.send(("error", {"kind": "changed", "type": "ChangedInPlace", "message": changed,
+                                     "generators": self._generator_states(dec)}))
+                return
+            results.append(result)
+        self.send(("ok", results[0] if one else results, {"generators": self._generator_states(dec)}))
 
     def do_vjp(self, msg: tuple, dec: WorkerDecoder) -> None:
         """Forward and backward here (``grader.vjp``); the trusted side compares the gradients."""
