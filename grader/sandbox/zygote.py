@@ -346,6 +346,17 @@ def _vm_size() -> int:
 
 # --- boot -----------------------------------------------------------------------------------------
 
+def warm_torch() -> None:
+    """Run once the torch paths that initialise lazily and expensively, so no worker pays for them in its
+    first call (forked workers share the result): ``torch.broadcast_shapes`` imports sympy and the
+    symbolic-shape machinery on its first call (~0.4 s). Used by the zygote and by the trusted side."""
+    import torch
+    try:
+        torch.broadcast_shapes((1,), (1,))
+    except Exception:  # noqa: BLE001 - a convenience only
+        pass
+
+
 def boot(ctl_fd: int) -> None:
     """Entry point of the zygote process (``python -I -c``); the sandbox already exists around it."""
     import json
@@ -373,6 +384,7 @@ def boot(ctl_fd: int) -> None:
             __import__(name)
         except Exception:  # noqa: BLE001 - a convenience only
             pass
+    warm_torch()
     os.chdir(config["workdir"])
     drop_uid = False
     if os.geteuid() == 0:
