@@ -31,7 +31,7 @@ def _default_submission() -> Path:
 def _require_isolation(args: argparse.Namespace) -> int:
     """0, or exit status 3 with the reason where full isolation is required (--require-isolation or
     LLMGRADE_REQUIRE_ISOLATION=1, which the flag sets for every worker this run starts) and unavailable."""
-    from .isolation import REQUIRE_ENV, full_isolation_problem, isolation_required
+    from .sandbox.launch import REQUIRE_ENV, full_isolation_problem, isolation_required  # no torch: quick
     if args.require_isolation:
         os.environ[REQUIRE_ENV] = "1"
     if not isolation_required():

@@ -69,6 +69,9 @@ def run_hidden(submission: Path, qs: list[Question], *, isolate: bool, progress:
     """Run the hidden suites in this process: (pytest's exit code, its output, the collected outcomes).
     ``faults`` (if given) receives (nodeid, text) per fault of the grader; ``junit_xml`` (if given) is
     pytest's own JUnit XML for the user (each test with its ``rubric_part`` property), never read back."""
+    if isolate:
+        from .sandbox.launch import start_early
+        start_early()  # the sandbox boots while this process imports torch and pytest and collects the tests
     import pytest
 
     from . import plugin
@@ -84,8 +87,13 @@ def run_hidden(submission: Path, qs: list[Question], *, isolate: bool, progress:
         args += ["-m", "not timing"]
     out = io.StringIO()
     watch, collector = _Progress(progress), Collector()
-    with redirect_stdout(out):
-        code = pytest.main(args, plugins=[plugin, collector, watch])
+    try:
+        with redirect_stdout(out):
+            code = pytest.main(args, plugins=[plugin, collector, watch])
+    finally:
+        if isolate:
+            from .sandbox.launch import discard_early
+            discard_early()
     if faults is not None:
         faults.extend(watch.faults)
     return int(code), out.getvalue(), collector

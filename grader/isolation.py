@@ -38,7 +38,7 @@ from .loading import SubmissionError
 from .questions import PROJECT_ROOT, get
 from .sandbox.connection import QuestionSession
 from .sandbox.launch import IsolationUnavailable, REQUIRE_ENV, WorkerLimits, ZygoteClient, full_isolation_problem, \
-    isolation_required  # noqa: F401 - the sandbox's public names, used by the CLI and the tests
+    isolation_required, zygote_for  # noqa: F401 - the sandbox's public names, used by the CLI and the tests
 from .sandbox.proxies import RemoteFunction, RemoteObject, SubmissionProxy  # noqa: F401
 
 
@@ -56,7 +56,7 @@ class WorkerProvider:
         self.max_alive = max_alive
         self.max_timeouts = max_timeouts  # per question: then its remaining calls fail at once
         self.max_timeouts_per_function = max_timeouts_per_function  # per function of a question
-        self.zygote = ZygoteClient(self.limits, mode)
+        self.zygote = zygote_for(self.limits, mode)  # adopts the one grading started early, if any
         self._sessions: dict[str, QuestionSession] = {}
         self._proxies: dict[str, SubmissionProxy] = {}
         self._alive: list[QuestionSession] = []

@@ -2,6 +2,7 @@
 or plain processes, the worker limits, the zygote's control socket and the workers' logs."""
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
@@ -18,15 +19,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 
-from .. import wire
 from ..loading import GraderFault
 from ..questions import get
 from ..meter import children as _children
 from . import bwrap
 
 
+
+class _Wire:
+    """``grader.wire``, imported on first use: it imports torch, and launching a zygote needs none
+    (``start_early`` runs before the grading process has imported torch)."""
+
+    def __getattr__(self, name: str):
+        from .. import wire as module
+        return getattr(module, name)
+
+
+wire = _Wire()
 
 DEFAULT_CALL_TIMEOUT = 60.0
 MAX_SOURCE_BYTES = 4 << 20
@@ -191,6 +201,7 @@ class ZygoteClient:
 
     def __init__(self, limits: WorkerLimits, mode: str = "auto"):
         self.limits = limits
+        self.mode_asked = mode
         mode = os.environ.get("LLMGRADE_ISOLATION", mode) if mode == "auto" else mode
         self.required = isolation_required()
         if mode == "auto":
@@ -440,3 +451,43 @@ class ZygoteClient:
             shutil.rmtree(self.scratch, ignore_errors=True)
             for d in self.extra_dirs:
                 shutil.rmtree(d, ignore_errors=True)
+
+
+# --- a zygote started before torch is imported here ------------------------------------------------
+
+_early: ZygoteClient | None = None
+
+
+def start_early(mode: str = "auto") -> None:
+    """Launch a zygote now, for the next ``zygote_for`` of this process to adopt. The grader calls it before it
+    imports torch and pytest (~2 s): the zygote's own torch import runs meanwhile on the other core, instead of
+    making the first test wait. Any error is left to ``zygote_for``, which starts one the usual way."""
+    global _early
+    if _early is None:
+        try:
+            _early = ZygoteClient(WorkerLimits(), mode)
+        except Exception:  # noqa: BLE001 - a head start only
+            _early = None
+
+
+def zygote_for(limits: WorkerLimits, mode: str = "auto") -> ZygoteClient:
+    """The early zygote if one was started for the same mode and requirement, else a new one."""
+    global _early
+    early, _early = _early, None
+    if early is not None and not early.closed and early.mode_asked == mode and early.required == isolation_required():
+        early.limits = limits
+        return early
+    if early is not None:
+        early.close()
+    return ZygoteClient(limits, mode)
+
+
+def discard_early() -> None:
+    """Close an early zygote nobody adopted (the caller's run is over: the next one starts its own)."""
+    global _early
+    early, _early = _early, None
+    if early is not None:
+        early.close()
+
+
+atexit.register(discard_early)
