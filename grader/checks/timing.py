@@ -31,6 +31,10 @@ from .core import CheckFailure, fail
 WORKER_RULE = ("timed and measured calls run alone in a fresh worker that may start no thread and no process: "
                "torch runs on one thread there, as the trusted side does")
 
+# A ratio at least this share of its threshold, yet below it, is measured on more rounds before it fails
+# (``race``): a burst of load measured 1.14x for the reference's skipped tiles (1.6x usually; threshold 1.25).
+NEAR_MISS = 0.7
+
 # Every comparison made in this process, as (what, ratio, threshold): read by the timing-reliability
 # tool (benchmarks/timing_reliability.py) to report the measured ratios, not just pass/fail.
 RECORDED: list[tuple[str, float, float]] = []
@@ -83,17 +87,19 @@ def race(sub, fast: Callable, slow: Callable, make_input: Callable[[], tuple], c
     both and ``check(inp, fast_out, slow_out)`` fails on a wrong output (it is not timed). ``sub`` gives the meter
     (``sub._timing()``); ``fast`` calls the submission through it.
 
-    With ``min_ratio``, a ratio still below it after ``repeats`` rounds gets more rounds, one at a time, up to
-    ``max_repeats`` (default 3 x ``repeats``), every round pooled: a burst of load on the machine that hit the
-    first rounds cannot fail a fast submission, and a slow one gains nothing, since each side's best round only
-    gets closer to its real cost with more rounds (noise only ever adds time).
+    With ``min_ratio``, a near miss after ``repeats`` rounds (a ratio below ``min_ratio`` but at least
+    ``NEAR_MISS`` of it) gets more rounds, one at a time, up to ``max_repeats`` (default 3 x ``repeats``), every
+    round pooled: a burst of load on the machine that hit the first rounds cannot fail a fast submission, and a
+    slow one gains nothing, since each side's best round only gets closer to its real cost with more rounds
+    (noise only ever adds time). A clear miss is decided at once.
     """
     fast_s: list[float] = []
     slow_s: list[float] = []
     limit = repeats if min_ratio is None else max(repeats, max_repeats or 3 * repeats)
     with sub._timing() as meter, _OneThread():
         i = 0
-        while len(fast_s) < repeats or (len(fast_s) < limit and Ratio(fast_s, slow_s).ratio < min_ratio):
+        while len(fast_s) < repeats or (len(fast_s) < limit and
+                                        NEAR_MISS * min_ratio <= Ratio(fast_s, slow_s).ratio < min_ratio):
             inp = make_input()
             timed = i >= warmup  # a warm-up round only warms the submission's worker: no slow side, no check
             i += 1
@@ -120,7 +126,7 @@ def race(sub, fast: Callable, slow: Callable, make_input: Callable[[], tuple], c
 def compare_speed(sub, fast: Callable, slow: Callable, make_input: Callable[[], tuple], check: Callable, *,
                   min_ratio: float, what: str, cause: str, warmup: int = 1, repeats: int = 5) -> Ratio:
     """Fail unless the submission's ``fast`` costs at most 1/``min_ratio`` of the trusted ``slow`` (best rounds;
-    a ratio short of it after ``repeats`` rounds is measured on more rounds first, up to 3 x ``repeats``)."""
+    a near miss after ``repeats`` rounds is measured on more rounds first, up to 3 x ``repeats``: ``race``)."""
     r = race(sub, fast, slow, make_input, check, warmup=warmup, repeats=repeats, min_ratio=min_ratio)
     RECORDED.append((what, r.ratio, min_ratio))
     if r.ratio < min_ratio:
