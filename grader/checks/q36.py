@@ -20,7 +20,8 @@ TIMED_BLOCK = 128                                  # the block_size the timed ca
 # Thresholds (measurements in tests/q36/test_flash_attention.py). The full-matrix approach is caught three ways
 # (speed, skipped tiles, memory), so the speed threshold leaves room for slower but genuinely tiled code.
 MIN_RATIO_NAIVE = 2.0      # naive / causal flash
-MIN_RATIO_SKIP = 1.25      # flash causal=False / flash causal=True
+MIN_RATIO_SKIP = 1.15      # flash causal=False / flash causal=True (reference 1.3 at worst in 20 quiet runs; a tiled
+                           # version computing every tile and masking 0.8 at best)
 MEMORY_FRACTION = 1 / 8    # peak resident growth / the B·H·T·T float32 matrix
 
 

@@ -206,7 +206,7 @@ def test_flash_uses_no_attention_shortcut(sub):
 #   mutant fa_computes_every_tile (tiled, masks)     1.2 / 1.5 / 1.7         0.6 / 0.6 / 0.7
 #   mutant fa_full_matrix_then_mask                  0.6 / 0.7 / 0.8         0.3 / 0.3 / 0.3          its 256 MiB refused
 #
-# Thresholds: naive / flash >= 2.0 (props.MIN_RATIO_NAIVE), reference non-causal / causal >= 1.25
+# Thresholds: naive / flash >= 2.0 (props.MIN_RATIO_NAIVE), reference non-causal / causal >= 1.15
 # (props.MIN_RATIO_SKIP: a causal call needs 528 of the 1024 tiles), memory added <= 1/8 of the 256 MiB matrix
 # (props.MEMORY_FRACTION). A full-matrix version fails all three; a tiled one that does not skip fails the
 # skip ratio (and usually the first). Honest variants measured against these in docs/measurements.md.
@@ -225,7 +225,7 @@ def test_flash_faster_than_naive(sub):
 def test_causal_skips_tiles_above_the_diagonal(sub, ref):
     """The submission's causal call against the REFERENCE's causal=False call (run here: a fixed cost), same
     fresh input each round, block_size 128: a causal call needs 528 of the 1024 tiles, so it must cost at most
-    1/1.25 of it (reference 1.4x at worst under load; computing every tile and masking: 0.7x at best). The
+    1/1.15 of it (reference 1.3x at worst; computing every tile and masking: 0.8x at best). The
     causal output is checked on sampled rows."""
     def noncausal(q, k, v):  # trusted, run here: a fixed cost the submission cannot slow down
         return ref.flash_attention(q, k, v, causal=False, block_size=props.TIMED_BLOCK)
