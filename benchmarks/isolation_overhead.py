@@ -47,7 +47,7 @@ def main() -> None:
     def fresh():
         session.stop()
         session.ensure()
-    rows.append(("a fresh worker (forked by the zygote: namespaces, mounts, seccomp, rlimits)", median_ms(fresh, 20),
+    rows.append(("a worker stopped and a fresh one forked (namespaces, mounts, seccomp, rlimits)", median_ms(fresh, 20),
                  None))
     sub.masked_scores(*small)
     rows.append(("a small call (two 4x4 tensors in, one out)", median_ms(lambda: sub.masked_scores(*small), 300),
