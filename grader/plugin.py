@@ -114,8 +114,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             _provider(config)  # launches without waiting; the first call waits for the zygote's hello
         except Exception:  # noqa: BLE001 - ``sub`` raises it again, as the grader's fault, in each test
             pass
-        from .sandbox.zygote import warm_torch
-        warm_torch()  # this process's share of torch's lazy first calls, while the zygote boots
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

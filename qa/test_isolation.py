@@ -732,3 +732,32 @@ def test_boundary_sensitive_mutants_are_still_caught(mutant, tests, note, tmp_pa
     if note:
         assert any(re.search(note, o.message or "") for o in failed), \
             f"{mutant.label}: caught, but not for the expected reason: {failed[0].message[:300]}"
+
+
+# --- the sandbox starts before the grading process imports torch ------------------------------------
+
+def test_launching_the_sandbox_needs_no_torch():
+    """grader.sandbox.launch (and the CLI's isolation check) import no torch, so ``grading.run_hidden`` can start
+    the zygote before this process spends ~2 s importing torch and pytest."""
+    code = ("import sys; import grader.sandbox.launch, grader.grading, grader.cli; "
+            "print('torch' in sys.modules)")
+    import subprocess
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
+
+
+def test_the_provider_adopts_the_early_zygote_and_an_unadopted_one_is_closed():
+    from grader.sandbox import launch
+    launch.start_early()
+    early = launch._early
+    assert early is not None and not early.closed
+    provider = WorkerProvider(PROJECT_ROOT / "solutions")
+    try:
+        assert provider.zygote is early and launch._early is None
+        assert provider.get("q21").causal_mask(2).tolist() == [[True, False], [True, True]]  # it serves calls
+    finally:
+        provider.close()
+    launch.start_early()
+    unadopted = launch._early
+    launch.discard_early()
+    assert unadopted.closed and launch._early is None

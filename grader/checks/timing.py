@@ -32,7 +32,7 @@ WORKER_RULE = ("timed and measured calls run alone in a fresh worker that may st
                "torch runs on one thread there, as the trusted side does")
 
 # A ratio at least this share of its threshold, yet below it, is measured on more rounds before it fails
-# (``race``): a burst of load measured 1.14x for the reference's skipped tiles (1.6x usually; the threshold was 1.25, now 1.15).
+# (``race``): a burst of load once measured 1.14x for the reference's skipped tiles (1.6x usually).
 NEAR_MISS = 0.7
 
 # Every comparison made in this process, as (what, ratio, threshold): read by the timing-reliability
@@ -80,7 +80,7 @@ class _OneThread:
 
 
 def race(sub, fast: Callable, slow: Callable, make_input: Callable[[], tuple], check: Callable,
-         *, warmup: int = 1, repeats: int = 5, min_ratio: float | None = None, max_repeats: int | None = None) -> Ratio:
+         *, warmup: int = 1, repeats: int = 5, min_ratio: float | None = None) -> Ratio:
     """Rounds of ``slow(*inp)`` (trusted, here) against ``fast(*inp)`` (the submission's), fresh ``inp`` each.
 
     ``warmup`` rounds first call only ``fast`` (its worker's first call); then each of ``repeats`` rounds times
@@ -88,14 +88,14 @@ def race(sub, fast: Callable, slow: Callable, make_input: Callable[[], tuple], c
     (``sub._timing()``); ``fast`` calls the submission through it.
 
     With ``min_ratio``, a near miss after ``repeats`` rounds (a ratio below ``min_ratio`` but at least
-    ``NEAR_MISS`` of it) gets more rounds, one at a time, up to ``max_repeats`` (default 3 x ``repeats``), every
+    ``NEAR_MISS`` of it) gets more rounds, one at a time, up to 3 x ``repeats``, every
     round pooled: a burst of load on the machine that hit the first rounds cannot fail a fast submission, and a
     slow one gains nothing, since each side's best round only gets closer to its real cost with more rounds
     (noise only ever adds time). A clear miss is decided at once.
     """
     fast_s: list[float] = []
     slow_s: list[float] = []
-    limit = repeats if min_ratio is None else max(repeats, max_repeats or 3 * repeats)
+    limit = repeats if min_ratio is None else 3 * repeats
     with sub._timing() as meter, _OneThread():
         i = 0
         while len(fast_s) < repeats or (len(fast_s) < limit and

@@ -349,7 +349,7 @@ def _vm_size() -> int:
 def warm_torch() -> None:
     """Run once the torch paths that initialise lazily and expensively, so no worker pays for them in its
     first call (forked workers share the result): ``torch.broadcast_shapes`` imports sympy and the
-    symbolic-shape machinery on its first call (~0.4 s). Used by the zygote and by the trusted side."""
+    symbolic-shape machinery on its first call (~0.4 s)."""
     import torch
     try:
         torch.broadcast_shapes((1,), (1,))
